@@ -1,0 +1,207 @@
+//! The transactional outbox and its relay.
+//!
+//! A service that changes state writes the events about the change into
+//! `kesu_outbox` in the same transaction; the relay publishes the rows with
+//! `Nats-Msg-Id` = event id, waits for JetStream's acknowledgement and then
+//! deletes them. A crash between publish and delete republishes the row,
+//! which the stream's duplicate window (and consumers' inboxes) drop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use kesu_storage::{Backend, Database};
+use sqlx::AnyConnection;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Bus, BusError, Outgoing};
+
+/// Adds an event to the outbox inside the caller's transaction.
+pub async fn enqueue(conn: &mut AnyConnection, msg: &Outgoing) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO kesu_outbox (event_id, subject, msg_type, payload, traceparent, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&msg.msg_id)
+    .bind(&msg.subject)
+    .bind(&msg.msg_type)
+    .bind(msg.payload.to_vec())
+    .bind(msg.traceparent.as_deref())
+    .bind(crate::now_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Wakes the relay after a commit, so events go out at once rather than at
+/// the next poll.
+#[derive(Clone, Debug, Default)]
+pub struct OutboxWaker(Arc<Notify>);
+
+impl OutboxWaker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+type OutboxRow = (i64, String, String, String, Vec<u8>, Option<String>);
+
+/// Publishes outbox rows.
+#[derive(Clone, Debug)]
+pub struct OutboxRelay {
+    db: Database,
+    bus: Bus,
+    waker: OutboxWaker,
+    batch: usize,
+    poll: Duration,
+}
+
+impl OutboxRelay {
+    pub fn new(db: Database, bus: Bus) -> Self {
+        Self { db, bus, waker: OutboxWaker::default(), batch: 512, poll: Duration::from_millis(500) }
+    }
+
+    /// How often the relay looks without being woken (other replicas'
+    /// rows, rows left by a crash).
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    pub fn waker(&self) -> OutboxWaker {
+        self.waker.clone()
+    }
+
+    /// Publishes until shut down, then drains what is left (bounded wait).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.drain().await {
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    self.bus.metrics().outbox_errors.inc();
+                    tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay could not publish; will retry");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.waker.0.notified() => {}
+                _ = tokio::time::sleep(self.poll) => self.update_pending().await,
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(10), self.drain()).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(published = n, "outbox flushed at shutdown"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "outbox not flushed at shutdown; rows stay for the next start"),
+            Err(_) => tracing::warn!("outbox flush timed out at shutdown; rows stay for the next start"),
+            _ => {}
+        }
+    }
+
+    /// Publishes every row there is now; returns how many.
+    pub async fn drain(&self) -> Result<usize, BusError> {
+        let mut total = 0;
+        loop {
+            let n = self.relay_batch().await?;
+            total += n;
+            if n < self.batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn update_pending(&self) {
+        if let Ok(n) = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM kesu_outbox").fetch_one(self.db.pool()).await
+        {
+            self.bus.metrics().outbox_pending.set(n);
+        }
+    }
+
+    async fn relay_batch(&self) -> Result<usize, BusError> {
+        match self.db.backend() {
+            Backend::Postgres => {
+                // Replicas share the table: each claims rows the others have not.
+                let mut tx = self.db.pool().begin().await?;
+                let rows: Vec<OutboxRow> = sqlx::query_as(
+                    "SELECT id, event_id, subject, msg_type, payload, traceparent FROM kesu_outbox
+                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                )
+                .bind(self.batch as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+                let (done, failure) = self.publish(rows).await;
+                delete(&mut tx, &done).await?;
+                tx.commit().await?;
+                failure.map_or(Ok(done.len()), Err)
+            }
+            Backend::Sqlite => {
+                // One writer per file: no lock needed while publishing.
+                let rows: Vec<OutboxRow> = sqlx::query_as(
+                    "SELECT id, event_id, subject, msg_type, payload, traceparent FROM kesu_outbox ORDER BY id LIMIT $1",
+                )
+                .bind(self.batch as i64)
+                .fetch_all(self.db.pool())
+                .await?;
+                let (done, failure) = self.publish(rows).await;
+                let mut conn = self.db.pool().acquire().await?;
+                delete(&mut conn, &done).await?;
+                failure.map_or(Ok(done.len()), Err)
+            }
+        }
+    }
+
+    /// Publishes rows pipelined; returns the ids JetStream acknowledged and
+    /// the first failure, if any.
+    async fn publish(&self, rows: Vec<OutboxRow>) -> (Vec<i64>, Option<BusError>) {
+        let mut pending = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        for (id, event_id, subject, msg_type, payload, traceparent) in rows {
+            let msg = Outgoing {
+                subject: subject.clone(),
+                msg_id: event_id,
+                msg_type,
+                payload: Bytes::from(payload),
+                traceparent,
+            };
+            match self.bus.publish_pipelined(msg).await {
+                Ok(ack) => pending.push((id, subject, ack)),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let results =
+            join_all(pending.into_iter().map(|(id, subject, ack)| async move { (id, subject, ack.await) })).await;
+        let mut done = Vec::with_capacity(results.len());
+        for (id, subject, result) in results {
+            match result {
+                Ok(_) => done.push(id),
+                Err(e) => {
+                    failure.get_or_insert(BusError::Publish { subject, error: e.to_string() });
+                }
+            }
+        }
+        self.bus.metrics().outbox_published.inc_by(done.len() as u64);
+        (done, failure)
+    }
+}
+
+async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+    for chunk in ids.chunks(500) {
+        let sql = format!("DELETE FROM kesu_outbox WHERE id IN ({})", Database::placeholders(1, chunk.len()));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

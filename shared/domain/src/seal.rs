@@ -1,0 +1,145 @@
+//! Field-level protection of personal data on the bus.
+//!
+//! Contacts and names travel in events *sealed*: encrypted with the
+//! deployment's contact key (ChaCha20-Poly1305), so services that must reach
+//! the customer (intake, routing, notification) can open them and services
+//! that must not (analytics) cannot. A keyed pseudonym (HMAC-SHA256) gives
+//! every customer a stable id for counting distinct and repeat customers
+//! without revealing who they are.
+
+use std::fmt;
+
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const SEAL_VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+
+/// Why a key or a sealed value could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    #[error("contact key must be 32 bytes of standard base64 (got {0})")]
+    BadKey(String),
+    #[error("sealed value is malformed")]
+    Malformed,
+    #[error("sealed value does not open with this key (wrong key or tampered)")]
+    WrongKey,
+}
+
+/// The deployment's contact key. Never printed.
+#[derive(Clone)]
+pub struct ContactKey {
+    seal: ChaCha20Poly1305,
+    pseudonym_key: [u8; 32],
+}
+
+impl ContactKey {
+    /// From 32 bytes encoded in standard base64 (how the env var holds it).
+    pub fn from_base64(encoded: &str) -> Result<Self, SealError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|e| SealError::BadKey(format!("not base64: {e}")))?;
+        let raw: [u8; 32] =
+            bytes.as_slice().try_into().map_err(|_| SealError::BadKey(format!("{} bytes", bytes.len())))?;
+        Ok(Self::from_bytes(raw))
+    }
+
+    /// From raw key material; sealing and pseudonym keys are derived from it
+    /// so one secret serves both without reuse.
+    pub fn from_bytes(master: [u8; 32]) -> Self {
+        let seal_key = derive(&master, b"kesu/v1/seal");
+        let pseudonym_key = derive(&master, b"kesu/v1/pseudonym");
+        Self { seal: ChaCha20Poly1305::new(Key::from_slice(&seal_key)), pseudonym_key }
+    }
+
+    /// A fresh random key, base64-encoded (for `make run` and key rotation).
+    pub fn generate_base64() -> String {
+        let key = ChaCha20Poly1305::generate_key(&mut OsRng);
+        base64::engine::general_purpose::STANDARD.encode(key)
+    }
+
+    /// Encrypts `clear`: version byte, random nonce, ciphertext with tag.
+    pub fn seal(&self, clear: &str) -> Vec<u8> {
+        let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ciphertext = self.seal.encrypt(&nonce, clear.as_bytes()).expect("in-memory encryption cannot fail");
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+        out.push(SEAL_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    /// Decrypts a value made by [`ContactKey::seal`].
+    pub fn open(&self, sealed: &[u8]) -> Result<String, SealError> {
+        if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != SEAL_VERSION {
+            return Err(SealError::Malformed);
+        }
+        let nonce = Nonce::from_slice(&sealed[1..1 + NONCE_LEN]);
+        let clear = self.seal.decrypt(nonce, &sealed[1 + NONCE_LEN..]).map_err(|_| SealError::WrongKey)?;
+        String::from_utf8(clear).map_err(|_| SealError::Malformed)
+    }
+
+    /// A stable pseudonym for an identity string: 32 hex characters.
+    pub fn pseudonym(&self, identity: &str) -> String {
+        let digest = derive(&self.pseudonym_key, identity.as_bytes());
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for ContactKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ContactKey(<redacted>)")
+    }
+}
+
+fn derive(key: &[u8], label: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(label);
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ContactKey {
+        ContactKey::from_bytes([7; 32])
+    }
+
+    #[test]
+    fn seals_and_opens() {
+        let k = key();
+        let sealed = k.seal("13812345678");
+        assert!(!sealed.windows(11).any(|w| w == b"13812345678"));
+        assert_eq!(k.open(&sealed).unwrap(), "13812345678");
+        // Random nonces: sealing twice gives different bytes.
+        assert_ne!(sealed, k.seal("13812345678"));
+    }
+
+    #[test]
+    fn another_key_cannot_open() {
+        let sealed = key().seal("secret");
+        assert_eq!(ContactKey::from_bytes([8; 32]).open(&sealed), Err(SealError::WrongKey));
+        assert_eq!(key().open(b"\x01short"), Err(SealError::Malformed));
+    }
+
+    #[test]
+    fn pseudonyms_are_stable_and_keyed() {
+        assert_eq!(key().pseudonym("phone:138"), key().pseudonym("phone:138"));
+        assert_ne!(key().pseudonym("phone:138"), key().pseudonym("phone:139"));
+        assert_ne!(key().pseudonym("phone:138"), ContactKey::from_bytes([8; 32]).pseudonym("phone:138"));
+        assert_eq!(key().pseudonym("x").len(), 32);
+    }
+
+    #[test]
+    fn base64_keys() {
+        let encoded = ContactKey::generate_base64();
+        assert!(ContactKey::from_base64(&encoded).is_ok());
+        assert!(matches!(ContactKey::from_base64("c2hvcnQ="), Err(SealError::BadKey(_))));
+        assert!(matches!(ContactKey::from_base64("%%%"), Err(SealError::BadKey(_))));
+        assert_eq!(format!("{:?}", key()), "ContactKey(<redacted>)");
+    }
+}

@@ -1,0 +1,231 @@
+//! Storage every service shares: an sqlx pool on SQLite (the default, one
+//! file per service under the data directory) or PostgreSQL (production,
+//! one database per service), chosen by the URL, with the service's
+//! migrations for that back end applied at start.
+//!
+//! Queries are written once with `$n` placeholders and run on both back
+//! ends through sqlx's `Any` driver. Instants are stored as epoch
+//! milliseconds (BIGINT), flags as integers, so the same row types decode on
+//! both. Where the SQL must differ (row locks), branch on [`Backend`].
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+pub use sqlx;
+
+/// Which database a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Self, StorageError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StorageError::UnsupportedUrl(redact(url)))
+        }
+    }
+}
+
+/// The migrations of one component, one set per back end (embedded with
+/// `sqlx::migrate!`). Versions 1–999 belong to the shared crates (inbox,
+/// outbox), 1000 and above to the service.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    pub sqlite: &'static Migrator,
+    pub postgres: &'static Migrator,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database URL {0:?} is not supported (use sqlite://path/file.db or postgres://user@host/db)")]
+    UnsupportedUrl(String),
+    #[error("cannot create the directory for {0}: {1}")]
+    Directory(String, std::io::Error),
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, sqlx::Error),
+    #[error("migrating {0} failed: {1}")]
+    Migrate(String, sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// A service's database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: AnyPool,
+    backend: Backend,
+    display: String,
+}
+
+impl Database {
+    /// Connects, applies the migrations of every component in version order,
+    /// and returns the pool. Safe to call from several replicas at once
+    /// (PostgreSQL migrations take an advisory lock).
+    pub async fn open(url: &str, max_connections: u32, components: &[Migrations]) -> Result<Self, StorageError> {
+        install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let display = redact(url);
+        let mut max = max_connections.max(1);
+        let url = match backend {
+            Backend::Sqlite => {
+                let (url, in_memory) = sqlite_url(url)?;
+                if in_memory {
+                    // Every connection to :memory: is its own database.
+                    max = 1;
+                }
+                url
+            }
+            Backend::Postgres => url.to_string(),
+        };
+        let mut options =
+            AnyPoolOptions::new().max_connections(max).min_connections(0).acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 15000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await.map_err(|e| StorageError::Connect(display.clone(), e))?;
+        let migrator = compose(components.iter().map(|m| match backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        }));
+        migrator.run(&pool).await.map_err(|e| StorageError::Migrate(display.clone(), e))?;
+        Ok(Self { pool, backend, display })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL without its password, for logs.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so concurrent writers wait for each other instead
+    /// of failing when a read turns into a write.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Whether the database answers (for readiness).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// `$start, $start+1, …` placeholders for an `IN (…)` list of `n` items.
+    pub fn placeholders(start: usize, n: usize) -> String {
+        (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// One migrator with the migrations of several components, in version order.
+fn compose<'a>(sets: impl Iterator<Item = &'a Migrator>) -> Migrator {
+    let mut migrations: Vec<_> = sets.flat_map(|m| m.migrations.iter().cloned()).collect();
+    migrations.sort_by_key(|m| m.version);
+    for pair in migrations.windows(2) {
+        assert_ne!(pair[0].version, pair[1].version, "two components use migration version {}", pair[0].version);
+    }
+    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+}
+
+/// A SQLite URL with `mode=rwc` and its directory created; whether it is
+/// in-memory.
+fn sqlite_url(url: &str) -> Result<(String, bool), StorageError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path == ":memory:" || path.is_empty() || query.contains("mode=memory") {
+        return Ok(("sqlite::memory:".to_string(), true));
+    }
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::Directory(path.to_string(), e))?;
+    }
+    let query = if query.contains("mode=") {
+        query.to_string()
+    } else if query.is_empty() {
+        "mode=rwc".to_string()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok((format!("sqlite://{path}?{query}"), false))
+}
+
+/// The URL with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && let Some((user, _password)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_string()
+}
+
+impl FromStr for Backend {
+    type Err = StorageError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Backend::of_url(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://kesu:s3cret@db:5432/intake"), "postgres://kesu:***@db:5432/intake");
+        assert_eq!(redact("postgres://kesu@db/intake"), "postgres://kesu@db/intake");
+        assert_eq!(redact("sqlite://data/intake.db"), "sqlite://data/intake.db");
+    }
+
+    #[test]
+    fn recognises_back_ends() {
+        assert_eq!(Backend::of_url("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of_url("postgresql://h/db").unwrap(), Backend::Postgres);
+        assert!(Backend::of_url("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn sqlite_urls_get_rwc_mode() {
+        let dir = std::env::temp_dir().join(format!("kesu-storage-{}", std::process::id()));
+        let url = format!("sqlite://{}/sub/x.db", dir.display());
+        let (out, mem) = sqlite_url(&url).unwrap();
+        assert!(!mem);
+        assert!(out.ends_with("/sub/x.db?mode=rwc"), "{out}");
+        assert!(dir.join("sub").is_dir());
+        assert!(sqlite_url("sqlite::memory:").unwrap().1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
