@@ -1,1 +1,134 @@
+//! Analytics: facts and rollups for management.
+//!
+//! Consumes every event stream (`feedback.evt.>`, `ticket.evt.>`,
+//! `sla.evt.>`, `notify.evt.>`; never `notify.req.*`, which carries
+//! addresses) with one durable consumer per stream, and keeps daily
+//! counters by channel, priority, department and type. Answers summaries
+//! and volumes over gRPC. It never sees contacts: events carry them sealed.
 
+mod facts;
+mod grpc;
+mod store;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use kesu_bus::subjects::{FEEDBACK, NOTIFY, SLA, TICKETS};
+use kesu_bus::{ConsumerSpec, Delivery, HandleError, Handler};
+use kesu_config::{ConfigError, Env};
+use kesu_domain::Policy;
+use kesu_proto::type_names;
+use kesu_proto::v1::analytics_service_server::AnalyticsServiceServer;
+use kesu_proto::v1::{EventMeta, FeedbackEvent, NotificationEvent, SlaEvent, TicketEvent};
+use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
+use kesu_storage::{Database, Migrations};
+use sqlx::migrate::Migrator;
+use tokio_util::sync::CancellationToken;
+
+pub const SERVICE: &str = "analytics";
+pub const PORTS: ServicePorts = ServicePorts { grpc: 50055, http: 8085 };
+
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+pub const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE, postgres: &POSTGRES };
+
+/// analytics' settings (`KESU_ANALYTICS_*`, falling back to `KESU_*`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self { common: CommonConfig::from_env(env, SERVICE, PORTS)? })
+    }
+}
+
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+    start(config, shutdown).await?.wait().await
+}
+
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<RunningService, StartError> {
+    let settings = config.common.consumer.clone();
+    let policy = config.common.policy.clone();
+    let mut core = ServiceCore::start(config.common, MIGRATIONS, &[FEEDBACK, TICKETS, SLA, NOTIFY], shutdown).await?;
+    for (stream, filter, source) in [
+        (FEEDBACK, None, Source::Feedback),
+        (TICKETS, None, Source::Tickets),
+        (SLA, None, Source::Sla),
+        (NOTIFY, Some("notify.evt.>"), Source::Notifications),
+    ] {
+        let mut spec = ConsumerSpec::new(stream, SERVICE, settings.clone());
+        if let Some(filter) = filter {
+            spec = spec.filter(filter);
+        }
+        let counter = EventCounter { db: core.db.clone(), policy: policy.clone(), source, inbox: spec.inbox_name() };
+        core.consume(spec, Arc::new(counter)).await?;
+    }
+
+    let (router, health) = kesu_runtime::grpc_router();
+    health.set_serving::<AnalyticsServiceServer<grpc::AnalyticsApi>>().await;
+    let router = router.add_service(AnalyticsServiceServer::new(grpc::AnalyticsApi::new(core.db.clone(), policy)));
+    core.serve(router, health, None).await
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Feedback,
+    Tickets,
+    Sla,
+    Notifications,
+}
+
+struct EventCounter {
+    db: Database,
+    policy: Arc<Policy>,
+    source: Source,
+    inbox: String,
+}
+
+impl Handler for EventCounter {
+    async fn handle(&self, d: &Delivery) -> Result<(), HandleError> {
+        let (meta, facts) = match self.source {
+            Source::Feedback => {
+                let e: FeedbackEvent = d.decode(type_names::FEEDBACK_EVENT)?;
+                (e.meta.clone(), facts::of_feedback(&e))
+            }
+            Source::Tickets => {
+                let e: TicketEvent = d.decode(type_names::TICKET_EVENT)?;
+                (e.meta.clone(), facts::of_ticket(&e))
+            }
+            Source::Sla => {
+                let e: SlaEvent = d.decode(type_names::SLA_EVENT)?;
+                (e.meta.clone(), facts::of_sla(&e))
+            }
+            Source::Notifications => {
+                let e: NotificationEvent = d.decode(type_names::NOTIFICATION_EVENT)?;
+                (e.meta.clone(), facts::of_notification(&e))
+            }
+        };
+        if facts.is_empty() {
+            return Ok(());
+        }
+        let day = self.local_day(meta.as_ref());
+        let mut tx = self.db.begin().await?;
+        if !kesu_bus::inbox::claim(&mut tx, &self.inbox, &d.message_id).await? {
+            return Ok(());
+        }
+        store::add(&mut tx, &day, &facts).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl EventCounter {
+    /// The local day the fact happened on (when it was counted, if the
+    /// event does not say).
+    fn local_day(&self, meta: Option<&EventMeta>) -> String {
+        let at = meta
+            .and_then(|m| m.occurred_at.as_ref())
+            .and_then(kesu_domain::time::from_timestamp)
+            .unwrap_or_else(Utc::now);
+        at.with_timezone(&self.policy.time_zone()).format("%Y-%m-%d").to_string()
+    }
+}

@@ -1,1 +1,125 @@
+//! Intake: the way in for feedback from every channel.
+//!
+//! Takes `RawFeedback` from the `FEEDBACK_RAW` stream (`feedback.raw.<channel>`),
+//! from request/reply submits (`feedback.submit.<channel>`) and from gRPC;
+//! checks it (every problem names its field), de-duplicates by channel and
+//! external id, numbers it (`FB` + local date + daily serial), seals personal
+//! data, records it with the original bytes, and announces the outcome on
+//! `feedback.evt.<kind>` through the outbox. What cannot be decoded goes to
+//! `dlq.intake`; what cannot be taken is kept and announced as rejected.
 
+mod grpc;
+mod pipeline;
+mod store;
+mod submit;
+pub mod validate;
+
+use std::sync::Arc;
+
+use kesu_bus::consume::DedupKey;
+use kesu_bus::subjects::{FEEDBACK, FEEDBACK_RAW, FEEDBACK_SUBMIT_PREFIX};
+use kesu_bus::{ConsumerSpec, Delivery, HandleError, Handler};
+use kesu_config::{ConfigError, Env};
+use kesu_domain::{Clock, ContactKey, SystemClock};
+use kesu_proto::type_names;
+use kesu_proto::v1::RawFeedback;
+use kesu_proto::v1::intake_service_server::IntakeServiceServer;
+use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
+use kesu_storage::Migrations;
+use sqlx::migrate::Migrator;
+use tokio_util::sync::CancellationToken;
+
+pub use pipeline::{Intake, Path, Submission};
+
+pub const SERVICE: &str = "intake";
+pub const PORTS: ServicePorts = ServicePorts { grpc: 50051, http: 8081 };
+
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+pub const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE, postgres: &POSTGRES };
+
+/// Intake's settings (`KESU_INTAKE_*`, falling back to `KESU_*`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    /// Seals contacts and names in events; shared with routing and notification.
+    pub contact_key: ContactKey,
+    /// Request/reply submits answered at once by this process.
+    pub submit_concurrency: usize,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(env, SERVICE, PORTS)?,
+            contact_key: kesu_runtime::contact_key(env)?,
+            submit_concurrency: env.bounded("SUBMIT_CONCURRENCY", 64, 1, 4096)? as usize,
+        })
+    }
+}
+
+/// Runs intake until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+    start(config, shutdown, Arc::new(SystemClock)).await?.wait().await
+}
+
+/// Starts intake and returns once it serves (tests and embedding).
+pub async fn start(
+    config: Config,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+) -> Result<RunningService, StartError> {
+    let settings = config.common.consumer.clone();
+    let policy = config.common.policy.clone();
+    let mut core = ServiceCore::start(config.common, MIGRATIONS, &[FEEDBACK_RAW, FEEDBACK], shutdown).await?;
+    let intake =
+        Arc::new(Intake::new(core.db.clone(), core.outbox.clone(), policy, config.contact_key, clock, &core.metrics));
+
+    let spec = ConsumerSpec::new(FEEDBACK_RAW, SERVICE, settings).dedup(DedupKey::StreamSequence);
+    let inbox = spec.inbox_name();
+    core.consume(spec, Arc::new(RawFeedbackHandler { intake: intake.clone(), inbox })).await?;
+
+    let subject = format!("{FEEDBACK_SUBMIT_PREFIX}.>");
+    let subscriber = core
+        .bus
+        .client()
+        .queue_subscribe(subject.clone(), SERVICE.to_string())
+        .await
+        .map_err(|e| StartError::Other(format!("subscribing to {subject}: {e}")))?;
+    core.readiness.set("submit subscription", true);
+    let (client, token) = (core.bus.client().clone(), core.shutdown_token());
+    core.spawn_worker(submit::serve(
+        client,
+        intake.clone(),
+        SERVICE.into(),
+        config.submit_concurrency,
+        subscriber,
+        token,
+    ));
+
+    let (router, health) = kesu_runtime::grpc_router();
+    health.set_serving::<IntakeServiceServer<grpc::IntakeApi>>().await;
+    let router = router.add_service(IntakeServiceServer::new(grpc::IntakeApi::new(intake)));
+    core.serve(router, health, None).await
+}
+
+/// Raw feedback from the stream.
+struct RawFeedbackHandler {
+    intake: Arc<Intake>,
+    inbox: String,
+}
+
+impl Handler for RawFeedbackHandler {
+    async fn handle(&self, d: &Delivery) -> Result<(), HandleError> {
+        let raw: RawFeedback = d.decode(type_names::RAW_FEEDBACK)?;
+        let submission = Submission {
+            subject: &d.subject,
+            original: &d.payload,
+            raw: Ok(raw),
+            inbox: Some((&self.inbox, &d.message_id)),
+            causation: &d.message_id,
+            path: Path::Stream,
+        };
+        self.intake.submit(submission).await.map(|_| ())
+    }
+}

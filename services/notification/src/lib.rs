@@ -1,1 +1,253 @@
+//! Notification: decides who is told what, when and how.
+//!
+//! Consumes `ticket.evt.>`; when a ticket is created, the customer is sent
+//! an acknowledgement with their feedback number on their preferred
+//! reachable channel, in their language. The decision is recorded (once per
+//! ticket, purpose and recipient) and the work for senders is published on
+//! `notify.req.<sms|email|app>` with `notify.evt.requested` (or
+//! `notify.evt.suppressed` when the customer cannot be reached) through the
+//! outbox. Contacts are opened with the contact key only to address the
+//! request; events and records keep the masked form.
 
+mod compose;
+mod grpc;
+mod store;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kesu_bus::subjects::{NOTIFY, TICKETS};
+use kesu_bus::{ConsumerSpec, Delivery as BusDelivery, HandleError, Handler, OutboxWaker, event_meta, subjects};
+use kesu_config::{ConfigError, Env};
+use kesu_domain::time::{to_millis, to_timestamp};
+use kesu_domain::{Clock, ContactKey, Policy, SystemClock};
+use kesu_proto::type_names;
+use kesu_proto::v1::notification_service_server::NotificationServiceServer;
+use kesu_proto::v1::{
+    Delivery, DeliveryStatus, NotificationEvent, NotificationPurpose, NotificationRequest, NotificationRequested,
+    NotificationSuppressed, Recipient, RecipientKind, Ticket, TicketEvent, notification_event, ticket_event,
+};
+use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
+use kesu_storage::{Database, Migrations};
+use sqlx::migrate::Migrator;
+use tokio_util::sync::CancellationToken;
+
+use crate::compose::Unreachable;
+
+pub const SERVICE: &str = "notification";
+pub const PORTS: ServicePorts = ServicePorts { grpc: 50054, http: 8084 };
+
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+pub const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE, postgres: &POSTGRES };
+
+/// notification's settings (`KESU_NOTIFICATION_*`, falling back to `KESU_*`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    /// Opens sealed contacts to address requests; the same key as intake's.
+    pub contact_key: ContactKey,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self { common: CommonConfig::from_env(env, SERVICE, PORTS)?, contact_key: kesu_runtime::contact_key(env)? })
+    }
+}
+
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+    start(config, shutdown, Arc::new(SystemClock)).await?.wait().await
+}
+
+pub async fn start(
+    config: Config,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+) -> Result<RunningService, StartError> {
+    let settings = config.common.consumer.clone();
+    let policy = config.common.policy.clone();
+    let mut core = ServiceCore::start(config.common, MIGRATIONS, &[TICKETS, NOTIFY], shutdown).await?;
+    let spec = ConsumerSpec::new(TICKETS, SERVICE, settings);
+    let handler = TicketEvents {
+        db: core.db.clone(),
+        outbox: core.outbox.clone(),
+        policy: policy.clone(),
+        key: config.contact_key,
+        clock,
+        inbox: spec.inbox_name(),
+    };
+    core.consume(spec, Arc::new(handler)).await?;
+
+    let (router, health) = kesu_runtime::grpc_router();
+    health.set_serving::<NotificationServiceServer<grpc::NotificationApi>>().await;
+    let router =
+        router.add_service(NotificationServiceServer::new(grpc::NotificationApi::new(core.db.clone(), policy)));
+    core.serve(router, health, None).await
+}
+
+struct TicketEvents {
+    db: Database,
+    outbox: OutboxWaker,
+    policy: Arc<Policy>,
+    key: ContactKey,
+    clock: Arc<dyn Clock>,
+    inbox: String,
+}
+
+impl Handler for TicketEvents {
+    async fn handle(&self, d: &BusDelivery) -> Result<(), HandleError> {
+        let event: TicketEvent = d.decode(type_names::TICKET_EVENT)?;
+        match (&event.kind, &event.ticket) {
+            (Some(ticket_event::Kind::Created(_)), Some(ticket)) => self.acknowledge(d, &event, ticket).await,
+            (Some(ticket_event::Kind::Created(_)), None) => {
+                Err(HandleError::Permanent("ticket.evt.created without its ticket".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What was decided for one notification.
+enum Decision {
+    Send { destination: compose::Destination, message: compose::Message },
+    Suppress(String),
+}
+
+impl TicketEvents {
+    /// The customer is told their feedback was accepted, with its number.
+    async fn acknowledge(&self, d: &BusDelivery, event: &TicketEvent, ticket: &Ticket) -> Result<(), HandleError> {
+        let purpose = NotificationPurpose::Acknowledgement;
+        let template_id = "acknowledgement";
+        let now = self.clock.now();
+        let customer = ticket.customer.clone().unwrap_or_default();
+        let language = self.policy.template_language(&ticket.locale);
+        let decision = match compose::destination(&customer, &self.key) {
+            Ok(destination) => {
+                let name = self.key.open(&customer.sealed_name).unwrap_or_default();
+                let greeting = if name.is_empty() && language == "en" { "there".to_string() } else { name };
+                let params = BTreeMap::from([
+                    ("feedback_number", ticket.feedback_number.clone()),
+                    ("customer_name", greeting),
+                    ("title", ticket.title.clone()),
+                    ("ticket_id", ticket.ticket_id.clone()),
+                    ("department", ticket.department.clone()),
+                ]);
+                match compose::message(&self.policy, template_id, destination.channel, &ticket.locale, &params) {
+                    Ok(message) => Decision::Send { destination, message },
+                    Err(reason) => Decision::Suppress(reason),
+                }
+            }
+            Err(Unreachable::NoContact) => Decision::Suppress("no reachable contact for sms, email or app".into()),
+            Err(Unreachable::WrongKey) => {
+                return Err(HandleError::Permanent(
+                    "a sealed contact does not open with this service's CONTACT_KEY (it must equal intake's)".into(),
+                ));
+            }
+        };
+
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let (channel, status, masked, detail) = match &decision {
+            Decision::Send { destination, .. } => {
+                (destination.channel, DeliveryStatus::Requested, destination.masked.clone(), String::new())
+            }
+            Decision::Suppress(reason) => {
+                (Default::default(), DeliveryStatus::Suppressed, String::new(), reason.clone())
+            }
+        };
+        let record = Delivery {
+            request_id: request_id.clone(),
+            ticket_id: ticket.ticket_id.clone(),
+            channel: channel as i32,
+            purpose: purpose as i32,
+            recipient_kind: RecipientKind::Customer as i32,
+            masked_address: masked.clone(),
+            status: status as i32,
+            template_id: template_id.into(),
+            locale: language.into(),
+            requested_at: Some(to_timestamp(now)),
+            updated_at: Some(to_timestamp(now)),
+            detail: detail.clone(),
+        };
+        let dedup_key = format!("{}:{}:customer", ticket.ticket_id, store::purpose_name(purpose as i32));
+
+        let mut tx = self.db.begin().await?;
+        if !kesu_bus::inbox::claim(&mut tx, &self.inbox, &d.message_id).await? {
+            return Ok(());
+        }
+        if !store::insert_delivery(&mut tx, &record, &dedup_key, to_millis(now)).await? {
+            tx.commit().await?;
+            return Ok(());
+        }
+        let source = event.meta.clone().unwrap_or_default();
+        let meta = || event_meta(SERVICE, &request_id, 0, to_timestamp(now), &source.event_id, &source.correlation_id);
+        let notice = |kind| NotificationEvent {
+            meta: Some(meta()),
+            request_id: request_id.clone(),
+            channel: channel as i32,
+            purpose: purpose as i32,
+            ticket_id: ticket.ticket_id.clone(),
+            recipient_kind: RecipientKind::Customer as i32,
+            kind: Some(kind),
+        };
+        match decision {
+            Decision::Send { destination, message } => {
+                let request_meta = meta();
+                let request_event_id = request_meta.event_id.clone();
+                let request = NotificationRequest {
+                    meta: Some(request_meta),
+                    request_id: request_id.clone(),
+                    channel: channel as i32,
+                    purpose: purpose as i32,
+                    recipient: Some(Recipient {
+                        kind: RecipientKind::Customer as i32,
+                        address: destination.address,
+                        masked_address: destination.masked,
+                        display_name: customer.masked_name.clone(),
+                        ..Default::default()
+                    }),
+                    locale: message.language.into(),
+                    template_id: template_id.into(),
+                    subject: message.subject,
+                    body: message.body,
+                    params: [("feedback_number".to_string(), ticket.feedback_number.clone())].into(),
+                    ticket_id: ticket.ticket_id.clone(),
+                    feedback_number: ticket.feedback_number.clone(),
+                    priority: ticket.priority,
+                    attempt: 1,
+                    ..Default::default()
+                };
+                let subject = subjects::notify_request(store::channel_name(channel as i32));
+                kesu_bus::outbox::enqueue_protobuf(
+                    &mut tx,
+                    subject,
+                    &request_event_id,
+                    type_names::NOTIFICATION_REQUEST,
+                    &request,
+                )
+                .await?;
+                let requested = notice(notification_event::Kind::Requested(NotificationRequested { not_before: None }));
+                enqueue_notice(&mut tx, "requested", &requested).await?;
+                tracing::info!(ticket_id = %ticket.ticket_id, channel = store::channel_name(channel as i32), "acknowledgement requested");
+            }
+            Decision::Suppress(reason) => {
+                let suppressed =
+                    notice(notification_event::Kind::Suppressed(NotificationSuppressed { reason: reason.clone() }));
+                enqueue_notice(&mut tx, "suppressed", &suppressed).await?;
+                tracing::info!(ticket_id = %ticket.ticket_id, reason = %reason, "acknowledgement suppressed");
+            }
+        }
+        tx.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+}
+
+async fn enqueue_notice(
+    conn: &mut sqlx::AnyConnection,
+    kind: &str,
+    event: &NotificationEvent,
+) -> Result<(), sqlx::Error> {
+    let id = event.meta.as_ref().map(|m| m.event_id.as_str()).unwrap_or_default();
+    kesu_bus::outbox::enqueue_protobuf(conn, subjects::notify_event(kind), id, type_names::NOTIFICATION_EVENT, event)
+        .await
+}

@@ -28,7 +28,7 @@ use sqlx::migrate::Migrator;
 pub use consume::{ConsumerSettings, ConsumerSpec, Delivery, HandleError, Handler};
 pub use metrics::BusMetrics;
 pub use outbox::{OutboxRelay, OutboxWaker};
-pub use publish::Outgoing;
+pub use publish::{Outgoing, event_meta};
 pub use subjects::StreamSpec;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

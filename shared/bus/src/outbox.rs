@@ -35,6 +35,18 @@ pub async fn enqueue(conn: &mut AnyConnection, msg: &Outgoing) -> Result<(), sql
     Ok(())
 }
 
+/// Encodes a protobuf event and adds it to the outbox (with the current
+/// trace context) inside the caller's transaction.
+pub async fn enqueue_protobuf<M: prost::Message>(
+    conn: &mut AnyConnection,
+    subject: String,
+    event_id: &str,
+    msg_type: &str,
+    message: &M,
+) -> Result<(), sqlx::Error> {
+    enqueue(conn, &Outgoing::protobuf(subject, event_id, msg_type, message)).await
+}
+
 /// Wakes the relay after a commit, so events go out at once rather than at
 /// the next poll.
 #[derive(Clone, Debug, Default)]

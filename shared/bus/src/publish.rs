@@ -2,6 +2,7 @@
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
+use kesu_proto::v1::EventMeta;
 
 pub const HEADER_MSG_ID: &str = "Nats-Msg-Id";
 pub const HEADER_TRACEPARENT: &str = "traceparent";
@@ -49,6 +50,28 @@ impl Outgoing {
             headers.insert(HEADER_TRACEPARENT, tp.as_str());
         }
         headers
+    }
+}
+
+/// The envelope of a new event: a fresh UUIDv7 event id and the current
+/// trace context.
+pub fn event_meta(
+    producer: &str,
+    aggregate_id: &str,
+    aggregate_version: u64,
+    occurred_at: prost_types::Timestamp,
+    causation_id: &str,
+    correlation_id: &str,
+) -> EventMeta {
+    EventMeta {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        occurred_at: Some(occurred_at),
+        producer: producer.to_string(),
+        aggregate_id: aggregate_id.to_string(),
+        aggregate_version,
+        traceparent: kesu_telemetry::current_traceparent().unwrap_or_default(),
+        causation_id: causation_id.to_string(),
+        correlation_id: correlation_id.to_string(),
     }
 }
 

@@ -63,8 +63,13 @@ impl ContactKey {
 
     /// Encrypts `clear`: version byte, random nonce, ciphertext with tag.
     pub fn seal(&self, clear: &str) -> Vec<u8> {
+        self.seal_bytes(clear.as_bytes())
+    }
+
+    /// Encrypts arbitrary bytes (e.g. an original submission).
+    pub fn seal_bytes(&self, clear: &[u8]) -> Vec<u8> {
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ciphertext = self.seal.encrypt(&nonce, clear.as_bytes()).expect("in-memory encryption cannot fail");
+        let ciphertext = self.seal.encrypt(&nonce, clear).expect("in-memory encryption cannot fail");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         out.push(SEAL_VERSION);
         out.extend_from_slice(&nonce);
@@ -74,12 +79,16 @@ impl ContactKey {
 
     /// Decrypts a value made by [`ContactKey::seal`].
     pub fn open(&self, sealed: &[u8]) -> Result<String, SealError> {
+        String::from_utf8(self.open_bytes(sealed)?).map_err(|_| SealError::Malformed)
+    }
+
+    /// Decrypts bytes made by [`ContactKey::seal_bytes`].
+    pub fn open_bytes(&self, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
         if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != SEAL_VERSION {
             return Err(SealError::Malformed);
         }
         let nonce = Nonce::from_slice(&sealed[1..1 + NONCE_LEN]);
-        let clear = self.seal.decrypt(nonce, &sealed[1 + NONCE_LEN..]).map_err(|_| SealError::WrongKey)?;
-        String::from_utf8(clear).map_err(|_| SealError::Malformed)
+        self.seal.decrypt(nonce, &sealed[1 + NONCE_LEN..]).map_err(|_| SealError::WrongKey)
     }
 
     /// A stable pseudonym for an identity string: 32 hex characters.

@@ -1,0 +1,51 @@
+//! analytics' tables.
+
+use sqlx::AnyConnection;
+
+use crate::facts::Fact;
+
+pub async fn add(conn: &mut AnyConnection, day: &str, facts: &[Fact]) -> Result<(), sqlx::Error> {
+    for (metric, dim, amount) in facts {
+        sqlx::query(
+            "INSERT INTO daily_counts (day, metric, dim, value) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (day, metric, dim) DO UPDATE SET value = daily_counts.value + excluded.value",
+        )
+        .bind(day)
+        .bind(*metric)
+        .bind(dim.as_str())
+        .bind(*amount)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Totals per (metric, dim) over local days `from..=to` (YYYY-MM-DD).
+pub async fn totals(pool: &sqlx::AnyPool, from: &str, to: &str) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT metric, dim, CAST(SUM(value) AS BIGINT) FROM daily_counts WHERE day >= $1 AND day <= $2
+         GROUP BY metric, dim ORDER BY metric, dim",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
+/// Totals of one metric per day.
+pub async fn per_day(
+    pool: &sqlx::AnyPool,
+    metric: &str,
+    from: &str,
+    to: &str,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT day, CAST(SUM(value) AS BIGINT) FROM daily_counts WHERE metric = $1 AND day >= $2 AND day <= $3
+         GROUP BY day ORDER BY day",
+    )
+    .bind(metric)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,318 @@
+//! The one path every submission takes, whether it came from the stream,
+//! a request/reply submit or gRPC: check, then in one transaction
+//! de-duplicate, number, record and write the event to the outbox.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kesu_bus::{HandleError, OutboxWaker, event_meta, subjects};
+use kesu_domain::time::{to_millis, to_timestamp};
+use kesu_domain::{Clock, ContactKey, FeedbackNumber, Policy, channel_from_token, channel_token};
+use kesu_proto::type_names;
+use kesu_proto::v1::{
+    Channel, DuplicateReason, FeedbackAccepted, FeedbackDuplicate, FeedbackEvent, FeedbackRejected,
+    FeedbackReviewRequired, FieldError, RawFeedback, RejectedSubmission, SubmitFeedbackResponse, SubmitOutcome,
+    feedback_event,
+};
+use kesu_storage::Database;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use sqlx::AnyConnection;
+
+use crate::store;
+use crate::validate::{self, Verdict, field_error};
+
+/// Where a submission came from (a metric label).
+#[derive(Debug, Clone, Copy)]
+pub enum Path {
+    Stream,
+    Request,
+    Grpc,
+}
+
+impl Path {
+    fn as_str(self) -> &'static str {
+        match self {
+            Path::Stream => "stream",
+            Path::Request => "request",
+            Path::Grpc => "grpc",
+        }
+    }
+}
+
+/// One submission as received.
+pub struct Submission<'a> {
+    /// `feedback.raw.<channel>`, `feedback.submit.<channel>` or `grpc`.
+    pub subject: &'a str,
+    /// The bytes exactly as received.
+    pub original: &'a [u8],
+    /// The decoded message, or why it could not be decoded.
+    pub raw: Result<RawFeedback, String>,
+    /// `(consumer, message id)` for stream deliveries: applied at most once.
+    pub inbox: Option<(&'a str, &'a str)>,
+    /// Id of the message this came from, if any.
+    pub causation: &'a str,
+    pub path: Path,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SubmissionLabels {
+    channel: String,
+    outcome: String,
+    path: String,
+}
+
+/// Intake's core.
+pub struct Intake {
+    db: Database,
+    outbox: OutboxWaker,
+    policy: Arc<Policy>,
+    key: ContactKey,
+    clock: Arc<dyn Clock>,
+    submissions: Family<SubmissionLabels, Counter>,
+}
+
+impl Intake {
+    pub fn new(
+        db: Database,
+        outbox: OutboxWaker,
+        policy: Arc<Policy>,
+        key: ContactKey,
+        clock: Arc<dyn Clock>,
+        metrics: &kesu_telemetry::MetricsRegistry,
+    ) -> Self {
+        let submissions = Family::<SubmissionLabels, Counter>::default();
+        metrics.register(|r| {
+            r.register("intake_submissions", "Submissions by channel, outcome and path", submissions.clone())
+        });
+        Self { db, outbox, policy, key, clock, submissions }
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn key(&self) -> &ContactKey {
+        &self.key
+    }
+
+    /// Takes a submission. `Ok(None)` means a stream delivery that was
+    /// applied before (a redelivery), so there is nothing new to answer.
+    pub async fn submit(&self, s: Submission<'_>) -> Result<Option<SubmitFeedbackResponse>, HandleError> {
+        let now = self.clock.now();
+        let subject_channel = subject_channel(s.subject);
+        let (channel, verdict) = match &s.raw {
+            Ok(raw) => {
+                validate::check(raw, subject_channel, &validate::Context { policy: &self.policy, key: &self.key, now })
+            }
+            Err(reason) => (
+                subject_channel.unwrap_or(Channel::Unspecified),
+                Verdict::Reject(vec![field_error(
+                    "payload",
+                    "undecodable",
+                    format!("payload is not a valid kesu.v1.RawFeedback: {reason}"),
+                )]),
+            ),
+        };
+        let external_id = s.raw.as_ref().map(|r| clip(r.external_id.trim(), 128)).unwrap_or_default();
+        // A concurrent submission of the same (channel, external id) on
+        // another replica makes our insert fail: look again, it is a duplicate.
+        for attempt in 0.. {
+            let mut tx = self.db.begin().await?;
+            if let Some((consumer, id)) = s.inbox
+                && !kesu_bus::inbox::claim(&mut tx, consumer, id).await?
+            {
+                return Ok(None);
+            }
+            let result = match &verdict {
+                Verdict::Reject(errors) => self.reject(&mut tx, &s, channel, &external_id, errors, now).await,
+                Verdict::Accept(record) => self.take(&mut tx, &s, channel, record, &[], now).await,
+                Verdict::Review(record, problems) => self.take(&mut tx, &s, channel, record, problems, now).await,
+            };
+            match result {
+                Ok(response) => {
+                    tx.commit().await?;
+                    self.outbox.wake();
+                    let outcome = SubmitOutcome::try_from(response.outcome).unwrap_or_default();
+                    self.submissions
+                        .get_or_create(&SubmissionLabels {
+                            channel: channel_token(channel).unwrap_or("unknown").to_string(),
+                            outcome: outcome.as_str_name().trim_start_matches("SUBMIT_OUTCOME_").to_lowercase(),
+                            path: s.path.as_str().to_string(),
+                        })
+                        .inc();
+                    tracing::info!(
+                        feedback_number = %response.feedback_number,
+                        channel = channel_token(channel).unwrap_or("unknown"),
+                        outcome = outcome.as_str_name(),
+                        "submission taken"
+                    );
+                    return Ok(Some(response));
+                }
+                Err(e) if is_unique_violation(&e) && attempt < 3 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    async fn take(
+        &self,
+        conn: &mut AnyConnection,
+        s: &Submission<'_>,
+        channel: Channel,
+        record: &kesu_proto::v1::Feedback,
+        problems: &[FieldError],
+        now: DateTime<Utc>,
+    ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
+        let token = channel_token(channel).expect("accepted submissions have a channel");
+        let correlation = format!("{token}:{}", record.external_id);
+        if let Some(existing) = store::find_by_external_id(conn, token, &record.external_id).await? {
+            let event = FeedbackEvent {
+                meta: Some(event_meta(
+                    "intake",
+                    &existing.feedback_id,
+                    0,
+                    to_timestamp(now),
+                    s.causation,
+                    &correlation,
+                )),
+                channel: channel as i32,
+                external_id: record.external_id.clone(),
+                feedback_number: existing.feedback_number.clone(),
+                feedback_id: existing.feedback_id.clone(),
+                kind: Some(feedback_event::Kind::Duplicate(FeedbackDuplicate {
+                    original_feedback_id: existing.feedback_id.clone(),
+                    original_feedback_number: existing.feedback_number.clone(),
+                    reason: DuplicateReason::SameExternalId as i32,
+                })),
+            };
+            enqueue(conn, "duplicate", &event).await?;
+            tracing::debug!(status = %existing.status, "duplicate of an earlier submission");
+            return Ok(SubmitFeedbackResponse {
+                outcome: SubmitOutcome::Duplicate as i32,
+                feedback_id: existing.feedback_id,
+                feedback_number: existing.feedback_number,
+                errors: Vec::new(),
+                channel: channel as i32,
+                external_id: record.external_id.clone(),
+            });
+        }
+        let day = now.with_timezone(&self.policy.time_zone()).date_naive();
+        let serial = store::next_serial(conn, &day.format("%Y%m%d").to_string()).await?;
+        let number = FeedbackNumber::new(&self.policy.doc.intake.number_prefix, day, serial)
+            .expect("the policy's prefix is validated at load");
+        let mut record = record.clone();
+        record.feedback_id = uuid::Uuid::now_v7().to_string();
+        record.feedback_number = number.to_string();
+        let (status, outcome) = if problems.is_empty() {
+            ("accepted", SubmitOutcome::Accepted)
+        } else {
+            ("pending_review", SubmitOutcome::PendingReview)
+        };
+        store::insert_feedback(conn, &record, token, status, s.original, s.subject, to_millis(now)).await?;
+        let kind = if problems.is_empty() {
+            feedback_event::Kind::Accepted(FeedbackAccepted { feedback: Some(record.clone()) })
+        } else {
+            feedback_event::Kind::ReviewRequired(FeedbackReviewRequired {
+                feedback: Some(record.clone()),
+                problems: problems.to_vec(),
+            })
+        };
+        let event = FeedbackEvent {
+            meta: Some(event_meta("intake", &record.feedback_id, 1, to_timestamp(now), s.causation, &correlation)),
+            channel: channel as i32,
+            external_id: record.external_id.clone(),
+            feedback_number: record.feedback_number.clone(),
+            feedback_id: record.feedback_id.clone(),
+            kind: Some(kind),
+        };
+        enqueue(conn, if problems.is_empty() { "accepted" } else { "review_required" }, &event).await?;
+        Ok(SubmitFeedbackResponse {
+            outcome: outcome as i32,
+            feedback_id: record.feedback_id,
+            feedback_number: record.feedback_number,
+            errors: problems.to_vec(),
+            channel: channel as i32,
+            external_id: record.external_id,
+        })
+    }
+
+    async fn reject(
+        &self,
+        conn: &mut AnyConnection,
+        s: &Submission<'_>,
+        channel: Channel,
+        external_id: &str,
+        errors: &[FieldError],
+        now: DateTime<Utc>,
+    ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
+        let rejection_id = uuid::Uuid::now_v7().to_string();
+        let token = channel_token(channel).unwrap_or("");
+        let kept = RejectedSubmission {
+            rejection_id: rejection_id.clone(),
+            subject: s.subject.to_string(),
+            received_at: Some(to_timestamp(now)),
+            errors: errors.to_vec(),
+            original: s.original.to_vec(),
+        };
+        store::insert_rejected(conn, &kept, token, external_id, to_millis(now)).await?;
+        let correlation = format!("{token}:{external_id}");
+        let event = FeedbackEvent {
+            meta: Some(event_meta("intake", &rejection_id, 0, to_timestamp(now), s.causation, &correlation)),
+            channel: channel as i32,
+            external_id: external_id.to_string(),
+            feedback_number: String::new(),
+            feedback_id: String::new(),
+            kind: Some(feedback_event::Kind::Rejected(FeedbackRejected {
+                errors: errors.to_vec(),
+                sealed_original: self.key.seal_bytes(s.original),
+                original_subject: s.subject.to_string(),
+                rejection_id,
+            })),
+        };
+        enqueue(conn, "rejected", &event).await?;
+        Ok(SubmitFeedbackResponse {
+            outcome: SubmitOutcome::Rejected as i32,
+            feedback_id: String::new(),
+            feedback_number: String::new(),
+            errors: errors.to_vec(),
+            channel: channel as i32,
+            external_id: external_id.to_string(),
+        })
+    }
+}
+
+async fn enqueue(conn: &mut AnyConnection, kind: &str, event: &FeedbackEvent) -> Result<(), sqlx::Error> {
+    let id = event.meta.as_ref().map(|m| m.event_id.as_str()).unwrap_or_default();
+    kesu_bus::outbox::enqueue_protobuf(conn, subjects::feedback_event(kind), id, type_names::FEEDBACK_EVENT, event)
+        .await
+}
+
+/// The channel named by a `feedback.raw.<channel>` or `feedback.submit.<channel>` subject.
+fn subject_channel(subject: &str) -> Option<Channel> {
+    let rest = subject.strip_prefix("feedback.raw.").or_else(|| subject.strip_prefix("feedback.submit."))?;
+    channel_from_token(rest)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn clip(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_name_channels() {
+        assert_eq!(subject_channel("feedback.raw.web"), Some(Channel::Web));
+        assert_eq!(subject_channel("feedback.submit.mini_program"), Some(Channel::MiniProgram));
+        assert_eq!(subject_channel("feedback.raw.fax"), None);
+        assert_eq!(subject_channel("grpc"), None);
+    }
+}

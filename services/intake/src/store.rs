@@ -1,0 +1,138 @@
+//! Intake's tables.
+
+use kesu_proto::v1::{Feedback, RejectedSubmission};
+use prost::Message;
+use sqlx::AnyConnection;
+
+/// An earlier feedback with the same channel and external id.
+pub struct Existing {
+    pub feedback_id: String,
+    pub feedback_number: String,
+    pub status: String,
+}
+
+pub async fn find_by_external_id(
+    conn: &mut AnyConnection,
+    channel: &str,
+    external_id: &str,
+) -> Result<Option<Existing>, sqlx::Error> {
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT feedback_id, feedback_number, status FROM feedback WHERE channel = $1 AND external_id = $2",
+    )
+    .bind(channel)
+    .bind(external_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(feedback_id, feedback_number, status)| Existing { feedback_id, feedback_number, status }))
+}
+
+/// The next serial of a local date (`YYYYMMDD`); atomic on both back ends,
+/// so replicas sharing a database never hand out the same number.
+pub async fn next_serial(conn: &mut AnyConnection, day: &str) -> Result<u64, sqlx::Error> {
+    let serial: i64 = sqlx::query_scalar(
+        "INSERT INTO daily_serials (day, last_serial) VALUES ($1, 1)
+         ON CONFLICT (day) DO UPDATE SET last_serial = daily_serials.last_serial + 1
+         RETURNING last_serial",
+    )
+    .bind(day)
+    .fetch_one(conn)
+    .await?;
+    Ok(serial as u64)
+}
+
+pub async fn insert_feedback(
+    conn: &mut AnyConnection,
+    record: &Feedback,
+    channel: &str,
+    status: &str,
+    original: &[u8],
+    original_subject: &str,
+    received_at_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let customer_key = record.customer.as_ref().map(|c| c.customer_key.as_str()).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO feedback (feedback_id, feedback_number, channel, external_id, status, customer_key,
+                               received_at, record, original, original_subject)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&record.feedback_id)
+    .bind(&record.feedback_number)
+    .bind(channel)
+    .bind(&record.external_id)
+    .bind(status)
+    .bind(customer_key)
+    .bind(received_at_ms)
+    .bind(record.encode_to_vec())
+    .bind(original.to_vec())
+    .bind(original_subject)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_rejected(
+    conn: &mut AnyConnection,
+    rejected: &RejectedSubmission,
+    channel: &str,
+    external_id: &str,
+    received_at_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO rejected_submissions (rejection_id, subject, channel, external_id, received_at, record)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&rejected.rejection_id)
+    .bind(&rejected.subject)
+    .bind(channel)
+    .bind(external_id)
+    .bind(received_at_ms)
+    .bind(rejected.encode_to_vec())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_feedback(pool: &sqlx::AnyPool, by: FeedbackKey<'_>) -> Result<Option<Feedback>, sqlx::Error> {
+    let row: Option<(Vec<u8>,)> = match by {
+        FeedbackKey::Id(id) => {
+            sqlx::query_as("SELECT record FROM feedback WHERE feedback_id = $1").bind(id).fetch_optional(pool).await?
+        }
+        FeedbackKey::Number(n) => {
+            sqlx::query_as("SELECT record FROM feedback WHERE feedback_number = $1")
+                .bind(n)
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    Ok(row.and_then(|(bytes,)| Feedback::decode(bytes.as_slice()).ok()))
+}
+
+pub enum FeedbackKey<'a> {
+    Id(&'a str),
+    Number(&'a str),
+}
+
+/// Rejected submissions, newest first, after the cursor `(received_at, id)`.
+pub async fn list_rejected(
+    pool: &sqlx::AnyPool,
+    channel: Option<&str>,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<(i64, String, RejectedSubmission)>, sqlx::Error> {
+    let (before_at, before_id) = before.unwrap_or((i64::MAX, String::new()));
+    let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT received_at, rejection_id, record FROM rejected_submissions
+         WHERE ($1 = '' OR channel = $1) AND (received_at < $2 OR (received_at = $2 AND rejection_id < $3))
+         ORDER BY received_at DESC, rejection_id DESC LIMIT $4",
+    )
+    .bind(channel.unwrap_or(""))
+    .bind(before_at)
+    .bind(if before_id.is_empty() { "\u{10FFFF}".to_string() } else { before_id })
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(at, id, bytes)| RejectedSubmission::decode(bytes.as_slice()).ok().map(|r| (at, id, r)))
+        .collect())
+}

@@ -1,0 +1,483 @@
+//! Checking a raw feedback against the contract and the policy.
+//!
+//! Three verdicts: accept; accept into the manual review queue (malformed
+//! data a person should look at, such as a contact in a bad format); or
+//! reject (cannot be taken: a required field missing, an unknown enum
+//! value, text too long). Every problem names its field path.
+
+use chrono::{DateTime, Duration, Utc};
+use kesu_domain::contact::ContactValue;
+use kesu_domain::mask;
+use kesu_domain::time::from_timestamp;
+use kesu_domain::{ContactKey, Policy, channel_token};
+use kesu_proto::v1::{
+    AttachmentKind, Channel, ContactKind, ContactPoint, CustomerRef, CustomerRequestKind, Feedback, FeedbackStatus,
+    FieldError, NotifyChannel, Priority, RawFeedback, RequestNature, occurred_at,
+};
+
+/// What to do with a submission.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Valid: the record, without id and number yet.
+    Accept(Box<Feedback>),
+    /// Taken, but a person must review these problems first.
+    Review(Box<Feedback>, Vec<FieldError>),
+    /// Not taken; the original is kept with these errors.
+    Reject(Vec<FieldError>),
+}
+
+pub(crate) fn field_error(field: impl Into<String>, code: &str, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.into(), code: code.to_string(), message: message.into() }
+}
+
+#[derive(Default)]
+struct Problems {
+    reject: Vec<FieldError>,
+    review: Vec<FieldError>,
+}
+
+impl Problems {
+    fn reject(&mut self, field: impl Into<String>, code: &str, message: impl Into<String>) {
+        self.reject.push(field_error(field, code, message));
+    }
+
+    /// Checks free text: required or not, length in characters, no control
+    /// characters other than line breaks and tabs (NUL cannot be stored).
+    fn text(&mut self, field: &str, value: &str, max: usize, required: bool) {
+        if value.trim().is_empty() {
+            if required {
+                self.reject(field, "required", format!("{field} is required"));
+            }
+            return;
+        }
+        let chars = value.chars().count();
+        if chars > max {
+            self.reject(field, "too_long", format!("{field} has {chars} characters; at most {max} are allowed"));
+        }
+        if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            self.reject(field, "invalid_format", format!("{field} contains control characters"));
+        }
+    }
+
+    /// An enum field must hold a value this contract version defines.
+    fn known<E: TryFrom<i32>>(&mut self, field: &str, value: i32, type_name: &str) {
+        if E::try_from(value).is_err() {
+            self.reject(field, "unknown_value", format!("{field}: {value} is not a known {type_name} value"));
+        }
+    }
+
+    fn timestamp(&mut self, field: &str, ts: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+        let parsed = from_timestamp(ts);
+        if parsed.is_none() {
+            self.reject(field, "invalid_format", format!("{field} is not a valid timestamp"));
+        }
+        parsed
+    }
+}
+
+/// Everything `check` needs besides the submission.
+pub struct Context<'a> {
+    pub policy: &'a Policy,
+    pub key: &'a ContactKey,
+    pub now: DateTime<Utc>,
+}
+
+/// Resolves the channel from the field and the subject token.
+fn resolve_channel(raw: &RawFeedback, subject_channel: Option<Channel>, p: &mut Problems) -> Channel {
+    match Channel::try_from(raw.channel) {
+        Err(_) => {
+            p.reject("channel", "unknown_value", format!("channel: {} is not a known Channel value", raw.channel));
+            Channel::Unspecified
+        }
+        Ok(Channel::Unspecified) => match subject_channel {
+            Some(c) => c,
+            None => {
+                p.reject(
+                    "channel",
+                    "required",
+                    "channel is required: set the field or publish on feedback.raw.<channel>",
+                );
+                Channel::Unspecified
+            }
+        },
+        Ok(c) => {
+            if let Some(s) = subject_channel
+                && s != c
+            {
+                p.reject(
+                    "channel",
+                    "conflict",
+                    format!(
+                        "channel {} does not match the subject's channel {}",
+                        channel_token(c).unwrap_or("?"),
+                        channel_token(s).unwrap_or("?")
+                    ),
+                );
+            }
+            c
+        }
+    }
+}
+
+/// Checks `raw` and builds the record intake keeps and announces.
+pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<'_>) -> (Channel, Verdict) {
+    let limits = &ctx.policy.doc.intake;
+    let mut p = Problems::default();
+    let channel = resolve_channel(raw, subject_channel, &mut p);
+
+    p.text("external_id", &raw.external_id, 128, true);
+    p.text("description", &raw.description, limits.max_description_chars, true);
+    p.text("title", &raw.title, limits.max_title_chars, false);
+    p.text("product", &raw.product, 200, false);
+    p.text("order_number", &raw.order_number, 100, false);
+    p.text("problem_type", &raw.problem_type, 64, false);
+    p.text("problem_cause", &raw.problem_cause, 64, false);
+    p.text("region", &raw.region, 100, false);
+    p.text("entered_by", &raw.entered_by, 64, false);
+    p.known::<RequestNature>("request_nature", raw.request_nature, "RequestNature");
+    p.known::<Priority>("urgency", raw.urgency, "Priority");
+
+    let locale =
+        if raw.locale.is_empty() { ctx.policy.doc.deployment.default_locale.clone() } else { raw.locale.clone() };
+    if locale.len() > 35 || !locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        p.reject("locale", "invalid_format", "locale must be a language tag such as zh-CN or en");
+    }
+    let time_zone = if raw.time_zone.is_empty() {
+        ctx.policy.doc.deployment.time_zone.clone()
+    } else {
+        if raw.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            p.reject("time_zone", "unknown_value", "time_zone must be an IANA zone such as Asia/Shanghai");
+        }
+        raw.time_zone.clone()
+    };
+
+    let submitted_at = match &raw.submitted_at {
+        None => Some(ctx.now),
+        Some(ts) => p.timestamp("submitted_at", ts),
+    };
+    if let Some(at) = submitted_at
+        && at > ctx.now + Duration::days(1)
+    {
+        p.reject("submitted_at", "invalid_format", "submitted_at is more than a day in the future");
+    }
+
+    if let Some(occurred) = &raw.occurred_at {
+        match &occurred.when {
+            Some(occurred_at::When::Exact(ts)) => {
+                p.timestamp("occurred_at.exact", ts);
+            }
+            Some(occurred_at::When::Approximate(approx)) => {
+                p.text("occurred_at.approximate.text", &approx.text, 200, false);
+                let earliest =
+                    approx.earliest.as_ref().and_then(|t| p.timestamp("occurred_at.approximate.earliest", t));
+                let latest = approx.latest.as_ref().and_then(|t| p.timestamp("occurred_at.approximate.latest", t));
+                if let (Some(a), Some(b)) = (earliest, latest)
+                    && a > b
+                {
+                    p.reject("occurred_at.approximate", "invalid_format", "earliest is after latest");
+                }
+            }
+            Some(occurred_at::When::Unknown(_)) | None => {}
+        }
+    }
+
+    if let Some(request) = &raw.customer_request {
+        p.known::<CustomerRequestKind>("customer_request.kind", request.kind, "CustomerRequestKind");
+        p.text("customer_request.detail", &request.detail, 1000, false);
+    }
+
+    if raw.attachments.len() > limits.max_attachments {
+        p.reject("attachments", "too_many", format!("at most {} attachments are allowed", limits.max_attachments));
+    }
+    for (i, a) in raw.attachments.iter().enumerate() {
+        p.text(&format!("attachments[{i}].name"), &a.name, 255, true);
+        p.text(&format!("attachments[{i}].uri"), &a.uri, 2048, true);
+        p.text(&format!("attachments[{i}].media_type"), &a.media_type, 255, false);
+        p.known::<AttachmentKind>(&format!("attachments[{i}].kind"), a.kind, "AttachmentKind");
+    }
+
+    if raw.custom_fields.len() > limits.max_custom_fields {
+        p.reject(
+            "custom_fields",
+            "too_many",
+            format!("at most {} custom fields are allowed", limits.max_custom_fields),
+        );
+    }
+    let mut keys: Vec<&String> = raw.custom_fields.keys().collect();
+    keys.sort();
+    for k in keys {
+        p.text(&format!("custom_fields[{k:?}]"), k, 64, true);
+        p.text(&format!("custom_fields[{k:?}]"), &raw.custom_fields[k], limits.max_custom_field_chars, false);
+    }
+
+    let customer = check_customer(raw, channel, ctx, &mut p);
+
+    if !p.reject.is_empty() {
+        return (channel, Verdict::Reject(p.reject));
+    }
+    let title = if raw.title.trim().is_empty() { derive_title(&raw.description) } else { raw.title.trim().to_string() };
+    let status = if p.review.is_empty() { FeedbackStatus::Accepted } else { FeedbackStatus::PendingReview };
+    let record = Feedback {
+        feedback_id: String::new(),
+        feedback_number: String::new(),
+        channel: channel as i32,
+        external_id: raw.external_id.trim().to_string(),
+        status: status as i32,
+        submitted_at: submitted_at.map(kesu_domain::time::to_timestamp),
+        received_at: Some(kesu_domain::time::to_timestamp(ctx.now)),
+        time_zone,
+        locale,
+        customer: Some(customer),
+        product: raw.product.clone(),
+        order_number: raw.order_number.clone(),
+        occurred_at: raw.occurred_at.clone(),
+        problem_type: raw.problem_type.trim().to_string(),
+        problem_cause: raw.problem_cause.trim().to_string(),
+        request_nature: raw.request_nature,
+        title,
+        description: raw.description.clone(),
+        customer_request: raw.customer_request.clone(),
+        urgency: raw.urgency,
+        attachments: raw.attachments.clone(),
+        custom_fields: raw.custom_fields.clone(),
+        region: raw.region.clone(),
+        entered_by: raw.entered_by.clone(),
+        affected_customers: raw.affected_customers,
+        issues: p.review.clone(),
+    };
+    if p.review.is_empty() {
+        (channel, Verdict::Accept(Box::new(record)))
+    } else {
+        (channel, Verdict::Review(Box::new(record), p.review))
+    }
+}
+
+fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mut Problems) -> CustomerRef {
+    let limits = &ctx.policy.doc.intake;
+    let Some(c) = &raw.customer else {
+        p.reject("customer", "required", "customer is required (at least a contact or a customer number)");
+        return CustomerRef::default();
+    };
+    p.text("customer.name", &c.name, limits.max_name_chars, false);
+    p.text("customer.company", &c.company, limits.max_name_chars, false);
+    p.text("customer.customer_number", &c.customer_number, 64, false);
+    p.text("customer.industry", &c.industry, 100, false);
+    p.known::<NotifyChannel>("customer.preferred_channel", c.preferred_channel, "NotifyChannel");
+    let tier = if c.tier.trim().is_empty() { limits.default_tier.clone() } else { c.tier.trim().to_lowercase() };
+    if !limits.customer_tiers.contains(&tier) {
+        p.reject(
+            "customer.tier",
+            "unknown_value",
+            format!("customer.tier must be one of: {}", limits.customer_tiers.join(", ")),
+        );
+    }
+    if c.contacts.is_empty() && c.customer_number.trim().is_empty() {
+        p.reject(
+            "customer.contacts",
+            "required",
+            "give at least one contact (or a customer number) so the customer can be reached",
+        );
+    }
+    if c.contacts.len() > limits.max_contacts {
+        p.reject("customer.contacts", "too_many", format!("at most {} contacts are allowed", limits.max_contacts));
+    }
+    let mut contacts = Vec::with_capacity(c.contacts.len());
+    let mut identity = None;
+    for (i, contact) in c.contacts.iter().enumerate() {
+        let field = format!("customer.contacts[{i}]");
+        let kind = match ContactKind::try_from(contact.kind) {
+            Ok(ContactKind::Unspecified) => {
+                p.reject(format!("{field}.kind"), "required", format!("{field}.kind is required"));
+                continue;
+            }
+            Ok(kind) => kind,
+            Err(_) => {
+                p.reject(
+                    format!("{field}.kind"),
+                    "unknown_value",
+                    format!("{field}.kind: {} is not a known ContactKind value", contact.kind),
+                );
+                continue;
+            }
+        };
+        p.text(&format!("{field}.value"), &contact.value, 320, true);
+        if contact.value.trim().is_empty() || contact.value.chars().count() > 320 {
+            continue;
+        }
+        if contact.masked {
+            contacts.push(ContactPoint {
+                kind: kind as i32,
+                masked: contact.value.trim().to_string(),
+                sealed: Vec::new(),
+                reachable: false,
+            });
+            continue;
+        }
+        match ContactValue::parse(kind, &contact.value) {
+            Ok(value) => {
+                identity.get_or_insert_with(|| value.identity());
+                contacts.push(ContactPoint {
+                    kind: kind as i32,
+                    masked: value.masked(),
+                    sealed: ctx.key.seal(value.expose()),
+                    reachable: true,
+                });
+            }
+            Err(reason) => {
+                p.review.push(field_error(format!("{field}.value"), "invalid_format", reason));
+                contacts.push(ContactPoint {
+                    kind: kind as i32,
+                    masked: mask::mask_opaque(contact.value.trim()),
+                    sealed: ctx.key.seal(contact.value.trim()),
+                    reachable: false,
+                });
+            }
+        }
+    }
+    let identity = if !c.customer_number.trim().is_empty() {
+        format!("number:{}", c.customer_number.trim())
+    } else {
+        identity.unwrap_or_else(|| {
+            format!("anonymous:{}:{}", channel_token(channel).unwrap_or("unknown"), raw.external_id.trim())
+        })
+    };
+    let seal = |s: &str| if s.trim().is_empty() { Vec::new() } else { ctx.key.seal(s.trim()) };
+    CustomerRef {
+        customer_key: ctx.key.pseudonym(&identity),
+        masked_name: mask::mask_person_name(&c.name),
+        sealed_name: seal(&c.name),
+        masked_company: mask::mask_company_name(&c.company),
+        sealed_company: seal(&c.company),
+        customer_number: c.customer_number.trim().to_string(),
+        tier,
+        industry: c.industry.clone(),
+        contacts,
+        preferred_channel: c.preferred_channel,
+    }
+}
+
+/// A title from the first line of the description, at most 40 characters.
+fn derive_title(description: &str) -> String {
+    let line = description.trim().lines().next().unwrap_or_default().trim();
+    let mut title: String = line.chars().take(40).collect();
+    if line.chars().count() > 40 {
+        title.push('…');
+    }
+    title
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kesu_proto::v1::{Contact, Customer};
+
+    fn ctx_parts() -> (Policy, ContactKey) {
+        (Policy::default_policy(), ContactKey::from_bytes([1; 32]))
+    }
+
+    fn valid() -> RawFeedback {
+        RawFeedback {
+            external_id: "web-1".into(),
+            description: "购买的产品A开机无反应，使用时间1周".into(),
+            customer: Some(Customer {
+                name: "张三".into(),
+                contacts: vec![Contact { kind: ContactKind::Phone as i32, value: "13812345678".into(), masked: false }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn run(raw: &RawFeedback, subject: Option<Channel>) -> (Channel, Verdict) {
+        let (policy, key) = ctx_parts();
+        check(raw, subject, &Context { policy: &policy, key: &key, now: Utc::now() })
+    }
+
+    fn rejected_fields(v: Verdict) -> Vec<String> {
+        match v {
+            Verdict::Reject(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_submission_is_accepted_with_personal_data_sealed() {
+        let (channel, verdict) = run(&valid(), Some(Channel::Web));
+        assert_eq!(channel, Channel::Web);
+        let Verdict::Accept(record) = verdict else { panic!("not accepted") };
+        let customer = record.customer.unwrap();
+        assert_eq!(customer.masked_name, "张*");
+        assert_eq!(customer.contacts[0].masked, "138****5678");
+        assert!(customer.contacts[0].reachable);
+        let key = ContactKey::from_bytes([1; 32]);
+        assert_eq!(key.open(&customer.contacts[0].sealed).unwrap(), "13812345678");
+        assert_eq!(customer.tier, "normal");
+        assert_eq!(record.locale, "zh-CN");
+        assert_eq!(record.title, "购买的产品A开机无反应，使用时间1周");
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let mut raw = valid();
+        raw.description = "  ".into();
+        raw.external_id.clear();
+        assert_eq!(rejected_fields(run(&raw, Some(Channel::Web)).1), ["external_id", "description"]);
+        let mut raw = valid();
+        raw.customer = None;
+        assert_eq!(rejected_fields(run(&raw, Some(Channel::Web)).1), ["customer"]);
+        let mut raw = valid();
+        raw.customer.as_mut().unwrap().contacts.clear();
+        assert_eq!(rejected_fields(run(&raw, Some(Channel::Web)).1), ["customer.contacts"]);
+    }
+
+    #[test]
+    fn channel_comes_from_field_or_subject_and_must_agree() {
+        assert_eq!(rejected_fields(run(&valid(), None).1), ["channel"]);
+        let mut raw = valid();
+        raw.channel = Channel::App as i32;
+        assert_eq!(run(&raw, None).0, Channel::App);
+        assert_eq!(rejected_fields(run(&raw, Some(Channel::Web)).1), ["channel"]);
+        raw.channel = 77;
+        assert_eq!(rejected_fields(run(&raw, Some(Channel::Web)).1), ["channel"]);
+    }
+
+    #[test]
+    fn unknown_enum_values_and_oversized_text_are_named() {
+        let mut raw = valid();
+        raw.urgency = 9;
+        raw.description = "x".repeat(5001);
+        raw.customer.as_mut().unwrap().contacts[0].kind = 42;
+        let fields = rejected_fields(run(&raw, Some(Channel::Web)).1);
+        assert_eq!(fields, ["description", "urgency", "customer.contacts[0].kind"]);
+    }
+
+    #[test]
+    fn a_bad_contact_format_goes_to_review_not_rejection() {
+        let mut raw = valid();
+        raw.customer.as_mut().unwrap().contacts[0].value = "12345".into();
+        let Verdict::Review(record, problems) = run(&raw, Some(Channel::Web)).1 else { panic!("not review") };
+        assert_eq!(problems[0].field, "customer.contacts[0].value");
+        assert_eq!(problems[0].code, "invalid_format");
+        assert!(!record.customer.unwrap().contacts[0].reachable);
+        assert_eq!(record.status, FeedbackStatus::PendingReview as i32);
+    }
+
+    #[test]
+    fn masked_contacts_are_kept_but_not_reachable() {
+        let mut raw = valid();
+        raw.customer.as_mut().unwrap().contacts[0] =
+            Contact { kind: ContactKind::Phone as i32, value: "138****5678".into(), masked: true };
+        raw.customer.as_mut().unwrap().customer_number = "M001".into();
+        let Verdict::Accept(record) = run(&raw, Some(Channel::Phone)).1 else { panic!("not accepted") };
+        let c = record.customer.unwrap();
+        assert_eq!(c.contacts[0].masked, "138****5678");
+        assert!(c.contacts[0].sealed.is_empty() && !c.contacts[0].reachable);
+    }
+
+    #[test]
+    fn nul_characters_are_refused() {
+        let mut raw = valid();
+        raw.description = "bad\0text".into();
+        assert_eq!(rejected_fields(run(&raw, Some(Channel::Web)).1), ["description"]);
+    }
+}

@@ -1,0 +1,297 @@
+//! Start-up, serving and shutdown of a service process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kesu_bus::{Bus, BusError, ConsumerSpec, Handler, OutboxRelay, OutboxWaker, StreamSpec};
+use kesu_config::{ConfigError, Env};
+use kesu_storage::{Database, Migrations, StorageError};
+use kesu_telemetry::{LogFormat, MetricsRegistry, TelemetryConfig};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::Router;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::config::CommonConfig;
+use crate::http::{self, Readiness};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot listen on {addr} ({key}): {error}")]
+    Bind { key: &'static str, addr: SocketAddr, error: std::io::Error },
+    #[error("{server} server failed: {error}")]
+    Server { server: &'static str, error: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A gRPC router with the health service (all services report SERVING
+/// while the process is up) and reflection over the whole contract; the
+/// service adds its own API to it.
+pub fn grpc_router() -> (Router, HealthReporter) {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(kesu_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor sets are valid");
+    let router = tonic::transport::Server::builder().add_service(health).add_service(reflection);
+    (router, reporter)
+}
+
+/// What every service has once started: bus, database, outbox relay,
+/// metrics, readiness, and its consumers and workers.
+pub struct ServiceCore {
+    pub config: CommonConfig,
+    pub bus: Bus,
+    pub db: Database,
+    /// Wake after committing outbox rows.
+    pub outbox: OutboxWaker,
+    pub metrics: MetricsRegistry,
+    pub readiness: Readiness,
+    shutdown: CancellationToken,
+    relay_stop: CancellationToken,
+    relay: JoinHandle<()>,
+    workers: JoinSet<()>,
+}
+
+impl ServiceCore {
+    /// Connects to NATS, declares `streams` (and the DLQ), opens and
+    /// migrates the database (inbox/outbox plus `migrations`), starts the
+    /// outbox relay.
+    pub async fn start(
+        config: CommonConfig,
+        migrations: Migrations,
+        streams: &[StreamSpec],
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartError> {
+        let metrics = MetricsRegistry::with_prefix("kesu");
+        let bus = Bus::connect(&config.bus, config.service, &metrics).await?;
+        let mut all_streams = streams.to_vec();
+        all_streams.push(kesu_bus::subjects::DLQ);
+        bus.ensure_streams(&all_streams).await?;
+        let db = Database::open(&config.database_url, config.db_max_connections, &[kesu_bus::MIGRATIONS, migrations])
+            .await?;
+        tracing::info!(service = config.service, database = db.display(), nats = %config.bus.url, "connected");
+        let relay = OutboxRelay::new(db.clone(), bus.clone()).with_poll_interval(config.outbox_poll);
+        let outbox = relay.waker();
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(relay.run(relay_stop.clone()));
+        let readiness = Readiness::new(bus.clone(), db.clone());
+        let mut workers = JoinSet::new();
+        workers.spawn(purge_inbox(db.clone(), config.bus.streams.max_age, shutdown.clone()));
+        Ok(Self { config, bus, db, outbox, metrics, readiness, shutdown, relay_stop, relay, workers })
+    }
+
+    /// Declares a durable consumer and runs it until shutdown.
+    pub async fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) -> Result<(), StartError> {
+        let name = format!("consumer {} on {}", spec.durable, spec.stream.name);
+        let consumer = kesu_bus::consume::declare(&self.bus, spec, handler).await?;
+        self.readiness.set(&name, true);
+        self.workers.spawn(consumer.run(self.shutdown.clone()));
+        Ok(())
+    }
+
+    /// Runs a background task that must end on shutdown (before the final
+    /// outbox flush).
+    pub fn spawn_worker<F: Future<Output = ()> + Send + 'static>(&mut self, work: F) {
+        self.workers.spawn(work);
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Binds the gRPC and HTTP listeners and serves until shutdown.
+    pub async fn serve(
+        self,
+        grpc: Router,
+        health: HealthReporter,
+        extra_http: Option<axum::Router>,
+    ) -> Result<RunningService, StartError> {
+        let ServiceCore { config, bus, db, readiness, metrics, shutdown, relay_stop, relay, mut workers, .. } = self;
+        let grpc_listener = bind("GRPC_ADDR", config.grpc_addr).await?;
+        let http_listener = bind("HTTP_ADDR", config.http_addr).await?;
+        let grpc_addr = grpc_listener.local_addr().expect("bound socket has an address");
+        let http_addr = http_listener.local_addr().expect("bound socket has an address");
+        health.set_service_status("", ServingStatus::Serving).await;
+
+        let mut servers: JoinSet<Result<(), StartError>> = JoinSet::new();
+        let token = shutdown.clone();
+        servers.spawn(async move {
+            grpc.serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), token.cancelled_owned())
+                .await
+                .map_err(|e| StartError::Server { server: "gRPC", error: e.to_string() })
+        });
+        let token = shutdown.clone();
+        let app = http::router(readiness, metrics, extra_http);
+        servers.spawn(async move {
+            axum::serve(http_listener, app)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+                .map_err(|e| StartError::Server { server: "HTTP", error: e.to_string() })
+        });
+        tracing::info!(service = config.service, %grpc_addr, %http_addr, "serving");
+
+        let service = config.service;
+        let stop = shutdown.clone();
+        let handle = tokio::spawn(async move {
+            let mut failure = None;
+            // A server that ends before shutdown is a failure: stop everything.
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                Some(result) = servers.join_next() => {
+                    failure = result.map_err(|e| StartError::Other(e.to_string())).and_then(|r| r).err();
+                    stop.cancel();
+                }
+            }
+            tracing::info!(service, "shutting down: finishing in-flight work");
+            health.set_service_status("", ServingStatus::NotServing).await;
+            while let Some(result) = servers.join_next().await {
+                if let Ok(Err(e)) = result {
+                    failure.get_or_insert(e);
+                }
+            }
+            while workers.join_next().await.is_some() {}
+            relay_stop.cancel();
+            let _ = relay.await;
+            bus.close().await;
+            db.close().await;
+            tracing::info!(service, "stopped");
+            failure.map_or(Ok(()), Err)
+        });
+        Ok(RunningService { grpc_addr, http_addr, shutdown, handle })
+    }
+}
+
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|error| StartError::Bind { key, addr, error })
+}
+
+/// Forgets inbox ids long after the stream could redeliver them.
+async fn purge_inbox(db: Database, stream_max_age: Duration, shutdown: CancellationToken) {
+    let keep = stream_max_age * 2;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(keep)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        match kesu_bus::inbox::purge(db.pool(), cutoff).await {
+            Ok(n) if n > 0 => tracing::debug!(purged = n, "inbox purged"),
+            Err(e) => tracing::warn!(error = %e, "inbox purge failed"),
+            _ => {}
+        }
+    }
+}
+
+/// A started service.
+pub struct RunningService {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    shutdown: CancellationToken,
+    handle: JoinHandle<Result<(), StartError>>,
+}
+
+impl RunningService {
+    /// Asks the service to stop (as SIGTERM does).
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until the service has stopped.
+    pub async fn wait(self) -> Result<(), StartError> {
+        self.handle.await.map_err(|e| StartError::Other(format!("service task failed: {e}")))?
+    }
+
+    /// Stops and waits.
+    pub async fn stop(self) -> Result<(), StartError> {
+        self.shutdown();
+        self.wait().await
+    }
+}
+
+/// The body of every service binary: reads the configuration (exit 2 with
+/// the key named if it is bad), installs telemetry, turns SIGTERM/SIGINT
+/// into a graceful shutdown (a second signal exits at once), runs.
+pub fn main<C, L, R, Fut>(service: &'static str, load: L, run: R) -> ExitCode
+where
+    L: FnOnce(&Env) -> Result<C, ConfigError>,
+    R: FnOnce(C, CancellationToken) -> Fut,
+    Fut: Future<Output = Result<(), StartError>>,
+{
+    let env = Env::from_process(service);
+    let loaded = (|| {
+        let telemetry = TelemetryConfig {
+            service_name: format!("kesu-{service}"),
+            log_format: env.get("LOG_FORMAT", LogFormat::Auto)?,
+            log_filter: env.string("LOG", "info")?,
+            otlp_endpoint: env.optional("OTLP_ENDPOINT")?.or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok()),
+        };
+        let config = load(&env)?;
+        env.finish()?;
+        Ok::<_, ConfigError>((telemetry, config))
+    })();
+    let (telemetry, config) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("kesu-{service}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kesu-{service}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let _guard = match kesu_telemetry::init(&telemetry) {
+            Ok(guard) => guard,
+            Err(e) => {
+                eprintln!("kesu-{service}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let shutdown = CancellationToken::new();
+        tokio::spawn(signals(service, shutdown.clone()));
+        match run(config, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(service, error = %e, "service failed");
+                eprintln!("kesu-{service}: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn signals(service: &'static str, shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::warn!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::info!(service, "signal received: stopping gracefully (send it again to exit at once)");
+    shutdown.cancel();
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    std::process::exit(130);
+}
