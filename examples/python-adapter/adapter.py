@@ -352,7 +352,10 @@ async def cmd_publish(args) -> int:
         if args.follow > 0:
 
             async def on_event(msg) -> None:
-                ev = feedback_pb2.FeedbackEvent.FromString(msg.data)
+                try:
+                    ev = feedback_pb2.FeedbackEvent.FromString(msg.data)
+                except DecodeError:
+                    return  # not ours to judge here; `watch` reports such messages
                 # Correlate by (channel, external_id): every FeedbackEvent has both.
                 if channel_token(ev.channel) == args.channel and ev.external_id == external_id and not outcome.done():
                     outcome.set_result((msg.subject, ev))

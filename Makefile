@@ -1,0 +1,43 @@
+# kesu: the two commands a newcomer needs are `make run` and `make test`.
+.PHONY: run test bench deps build lint fmt ci clean
+
+CARGO ?= cargo
+
+## run: build, start nats-server + the five services on SQLite, feed demo feedback (Ctrl-C stops)
+run:
+	@scripts/run.sh
+
+## test: unit and system tests (each test starts its own nats-server; PostgreSQL variants use 127.0.0.1:5432)
+test: deps
+	$(CARGO) build --workspace --bins
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --profile ci; \
+	else \
+		echo "(cargo-nextest not found: using cargo test)"; \
+		$(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+## bench: release build; raw JetStream publish baseline vs end-to-end feedback rate, with latencies
+bench: deps
+	$(CARGO) run --release -p kesu-bench
+
+## deps: check or install nats-server (protoc is not needed)
+deps:
+	@scripts/deps.sh
+
+build:
+	$(CARGO) build --workspace --bins
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## ci: what .ci/run does
+ci: lint test
+
+clean:
+	$(CARGO) clean
+	rm -rf .run data
