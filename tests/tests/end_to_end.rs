@@ -182,3 +182,20 @@ async fn grpc_submit_names_the_bad_field_in_the_status() {
     assert!(status.message().contains("urgency"));
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_trace_started_by_intake_continues_through_the_other_services() {
+    let system =
+        TestSystem::start_with(Backend::Sqlite, &["intake", "routing", "sla-timer", "notification"], &[]).await;
+    system.publish_raw("web", &feedback::robot_vacuum("web-untraced"), None).await;
+    let accepted = system.wait_for("FEEDBACK", "feedback.evt.accepted", 1).await;
+    let started = trace_id(&accepted[0]);
+    assert_ne!(started, TRACE_ID);
+    let created = system.wait_for("TICKETS", "ticket.evt.created", 1).await;
+    let armed = system.wait_for("SLA", "sla.evt.armed", 1).await;
+    let requested = system.wait_for("NOTIFY", "notify.req.", 1).await;
+    for m in [&created[0], &armed[0], &requested[0]] {
+        assert_eq!(trace_id(m), started, "{} continues the trace intake started", m.subject);
+    }
+    system.stop().await;
+}

@@ -22,15 +22,12 @@ use kesu_proto::v1::analytics_service_server::AnalyticsServiceServer;
 use kesu_proto::v1::{EventMeta, FeedbackEvent, NotificationEvent, SlaEvent, TicketEvent};
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::{Database, Migrations};
-use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 
 pub const SERVICE: &str = "analytics";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50055, http: 8085 };
 
-static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
-pub const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE, postgres: &POSTGRES };
+pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 
 /// analytics' settings (`KESU_ANALYTICS_*`, falling back to `KESU_*`).
 #[derive(Debug, Clone)]

@@ -26,7 +26,6 @@ use kesu_proto::v1::RawFeedback;
 use kesu_proto::v1::intake_service_server::IntakeServiceServer;
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::Migrations;
-use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 
 pub use pipeline::{Intake, Path, Submission};
@@ -34,9 +33,7 @@ pub use pipeline::{Intake, Path, Submission};
 pub const SERVICE: &str = "intake";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50051, http: 8081 };
 
-static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
-pub const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE, postgres: &POSTGRES };
+pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 
 /// Intake's settings (`KESU_INTAKE_*`, falling back to `KESU_*`).
 #[derive(Debug, Clone)]

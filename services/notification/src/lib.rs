@@ -29,7 +29,6 @@ use kesu_proto::v1::{
 };
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::{Database, Migrations};
-use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 
 use crate::compose::Unreachable;
@@ -37,9 +36,7 @@ use crate::compose::Unreachable;
 pub const SERVICE: &str = "notification";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50054, http: 8084 };
 
-static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
-pub const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE, postgres: &POSTGRES };
+pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 
 /// notification's settings (`KESU_NOTIFICATION_*`, falling back to `KESU_*`).
 #[derive(Debug, Clone)]

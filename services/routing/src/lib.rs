@@ -22,15 +22,12 @@ use kesu_proto::v1::ticket_service_server::TicketServiceServer;
 use kesu_proto::v1::{Feedback, FeedbackEvent, TicketCreated, TicketEvent, feedback_event, ticket_event};
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::{Database, Migrations};
-use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 
 pub const SERVICE: &str = "routing";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50052, http: 8082 };
 
-static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
-pub const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE, postgres: &POSTGRES };
+pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 
 /// Routing's settings (`KESU_ROUTING_*`, falling back to `KESU_*`).
 #[derive(Debug, Clone)]

@@ -22,15 +22,12 @@ use kesu_proto::v1::sla_service_server::SlaServiceServer;
 use kesu_proto::v1::{SlaArmed, SlaEvent, Ticket, TicketEvent, sla_event, ticket_event};
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::{Database, Migrations};
-use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 
 pub const SERVICE: &str = "sla-timer";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50053, http: 8083 };
 
-static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
-pub const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE, postgres: &POSTGRES };
+pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 
 /// sla-timer's settings (`KESU_SLA_TIMER_*`, falling back to `KESU_*`).
 #[derive(Debug, Clone)]

@@ -23,7 +23,6 @@ use async_nats::jetstream;
 use kesu_config::{ConfigError, Env, Secret};
 use kesu_storage::Migrations;
 use kesu_telemetry::MetricsRegistry;
-use sqlx::migrate::Migrator;
 
 pub use consume::{ConsumerSettings, ConsumerSpec, Delivery, HandleError, Handler};
 pub use metrics::BusMetrics;
@@ -31,12 +30,9 @@ pub use outbox::{OutboxRelay, OutboxWaker};
 pub use publish::{Outgoing, event_meta};
 pub use subjects::StreamSpec;
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-
 /// The inbox and outbox tables; every service includes these in its
 /// database (versions 1–999 are reserved for shared crates).
-pub const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE_MIGRATIONS, postgres: &POSTGRES_MIGRATIONS };
+pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {

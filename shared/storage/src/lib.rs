@@ -47,6 +47,18 @@ pub struct Migrations {
     pub postgres: &'static Migrator,
 }
 
+/// The calling crate's `migrations/sqlite` and `migrations/postgres`,
+/// embedded at compile time, as [`Migrations`]:
+/// `pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();`
+#[macro_export]
+macro_rules! embed_migrations {
+    () => {{
+        static SQLITE: $crate::sqlx::migrate::Migrator = ::sqlx::migrate!("./migrations/sqlite");
+        static POSTGRES: $crate::sqlx::migrate::Migrator = ::sqlx::migrate!("./migrations/postgres");
+        $crate::Migrations { sqlite: &SQLITE, postgres: &POSTGRES }
+    }};
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("database URL {0:?} is not supported (use sqlite://path/file.db or postgres://user@host/db)")]
