@@ -82,3 +82,16 @@ async fn unknown_enum_values_oversized_text_and_bad_contacts_are_named() {
     assert_eq!(reply.errors[0].field, "channel");
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_resend_of_a_numbered_feedback_keeps_its_number_even_if_this_copy_is_bad() {
+    let system = TestSystem::start_with(Backend::Sqlite, &["intake"], &[]).await;
+    let first = system.submit("web", &feedback::robot_vacuum("web-resend")).await;
+    assert_eq!(first.outcome, SubmitOutcome::Accepted as i32);
+    let mut broken = feedback::robot_vacuum("web-resend");
+    broken.description.clear();
+    let again = system.submit("web", &broken).await;
+    assert_eq!(again.outcome, SubmitOutcome::Duplicate as i32, "{again:?}");
+    assert_eq!(again.feedback_number, first.feedback_number);
+    system.stop().await;
+}

@@ -83,6 +83,8 @@ pub async fn start(
         .queue_subscribe(subject.clone(), SERVICE.to_string())
         .await
         .map_err(|e| StartError::Other(format!("subscribing to {subject}: {e}")))?;
+    // Ready only once the server has the subscription, not just our buffer.
+    core.bus.client().flush().await.map_err(|e| StartError::Other(format!("subscribing to {subject}: {e}")))?;
     core.readiness.set("submit subscription", true);
     let (client, token) = (core.bus.client().clone(), core.shutdown_token());
     core.spawn_worker(submit::serve(
@@ -96,7 +98,9 @@ pub async fn start(
 
     let (router, health) = kesu_runtime::grpc_router();
     health.set_serving::<IntakeServiceServer<grpc::IntakeApi>>().await;
-    let router = router.add_service(IntakeServiceServer::new(grpc::IntakeApi::new(intake)));
+    // The same ceiling as the broker's default max payload.
+    let api = IntakeServiceServer::new(grpc::IntakeApi::new(intake)).max_decoding_message_size(1024 * 1024);
+    let router = router.add_service(api);
     core.serve(router, health, None).await
 }
 

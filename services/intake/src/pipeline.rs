@@ -23,6 +23,10 @@ use sqlx::AnyConnection;
 use crate::store;
 use crate::validate::{self, Verdict, field_error};
 
+/// Rejected originals up to this size travel (sealed) in the rejected
+/// event; larger ones only in intake's database.
+const MAX_ORIGINAL_IN_EVENT: usize = 64 * 1024;
+
 /// Where a submission came from (a metric label).
 #[derive(Debug, Clone, Copy)]
 pub enum Path {
@@ -169,35 +173,7 @@ impl Intake {
         let token = channel_token(channel).expect("accepted submissions have a channel");
         let correlation = format!("{token}:{}", record.external_id);
         if let Some(existing) = store::find_by_external_id(conn, token, &record.external_id).await? {
-            let event = FeedbackEvent {
-                meta: Some(event_meta(
-                    "intake",
-                    &existing.feedback_id,
-                    0,
-                    to_timestamp(now),
-                    s.causation,
-                    &correlation,
-                )),
-                channel: channel as i32,
-                external_id: record.external_id.clone(),
-                feedback_number: existing.feedback_number.clone(),
-                feedback_id: existing.feedback_id.clone(),
-                kind: Some(feedback_event::Kind::Duplicate(FeedbackDuplicate {
-                    original_feedback_id: existing.feedback_id.clone(),
-                    original_feedback_number: existing.feedback_number.clone(),
-                    reason: DuplicateReason::SameExternalId as i32,
-                })),
-            };
-            enqueue(conn, "duplicate", &event).await?;
-            tracing::debug!(status = %existing.status, "duplicate of an earlier submission");
-            return Ok(SubmitFeedbackResponse {
-                outcome: SubmitOutcome::Duplicate as i32,
-                feedback_id: existing.feedback_id,
-                feedback_number: existing.feedback_number,
-                errors: Vec::new(),
-                channel: channel as i32,
-                external_id: record.external_id.clone(),
-            });
+            return self.duplicate(conn, s, channel, &record.external_id, existing, now).await;
         }
         let day = now.with_timezone(&self.policy.time_zone()).date_naive();
         let serial = store::next_serial(conn, &day.format("%Y%m%d").to_string()).await?;
@@ -239,6 +215,43 @@ impl Intake {
         })
     }
 
+    /// A submission already taken under the same channel and external id:
+    /// announced as a duplicate, answered with the number given first.
+    async fn duplicate(
+        &self,
+        conn: &mut AnyConnection,
+        s: &Submission<'_>,
+        channel: Channel,
+        external_id: &str,
+        existing: store::Existing,
+        now: DateTime<Utc>,
+    ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
+        let token = channel_token(channel).unwrap_or_default();
+        let correlation = format!("{token}:{external_id}");
+        let event = FeedbackEvent {
+            meta: Some(event_meta("intake", &existing.feedback_id, 0, to_timestamp(now), s.causation, &correlation)),
+            channel: channel as i32,
+            external_id: external_id.to_string(),
+            feedback_number: existing.feedback_number.clone(),
+            feedback_id: existing.feedback_id.clone(),
+            kind: Some(feedback_event::Kind::Duplicate(FeedbackDuplicate {
+                original_feedback_id: existing.feedback_id.clone(),
+                original_feedback_number: existing.feedback_number.clone(),
+                reason: DuplicateReason::SameExternalId as i32,
+            })),
+        };
+        enqueue(conn, "duplicate", &event).await?;
+        tracing::debug!(status = %existing.status, "duplicate of an earlier submission");
+        Ok(SubmitFeedbackResponse {
+            outcome: SubmitOutcome::Duplicate as i32,
+            feedback_id: existing.feedback_id,
+            feedback_number: existing.feedback_number,
+            errors: Vec::new(),
+            channel: channel as i32,
+            external_id: external_id.to_string(),
+        })
+    }
+
     async fn reject(
         &self,
         conn: &mut AnyConnection,
@@ -248,8 +261,16 @@ impl Intake {
         errors: &[FieldError],
         now: DateTime<Utc>,
     ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
-        let rejection_id = uuid::Uuid::now_v7().to_string();
         let token = channel_token(channel).unwrap_or("");
+        // Sent before and taken then: the earlier number stands, whatever
+        // is wrong with this copy.
+        if !token.is_empty()
+            && !external_id.is_empty()
+            && let Some(existing) = store::find_by_external_id(conn, token, external_id).await?
+        {
+            return self.duplicate(conn, s, channel, external_id, existing, now).await;
+        }
+        let rejection_id = uuid::Uuid::now_v7().to_string();
         let kept = RejectedSubmission {
             rejection_id: rejection_id.clone(),
             subject: s.subject.to_string(),
@@ -267,9 +288,14 @@ impl Intake {
             feedback_id: String::new(),
             kind: Some(feedback_event::Kind::Rejected(FeedbackRejected {
                 errors: errors.to_vec(),
-                sealed_original: self.key.seal_bytes(s.original),
+                sealed_original: if s.original.len() <= MAX_ORIGINAL_IN_EVENT {
+                    self.key.seal_bytes(s.original)
+                } else {
+                    Vec::new()
+                },
                 original_subject: s.subject.to_string(),
                 rejection_id,
+                original_size: s.original.len() as u64,
             })),
         };
         enqueue(conn, "rejected", &event).await?;

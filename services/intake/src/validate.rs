@@ -15,6 +15,10 @@ use kesu_proto::v1::{
     FieldError, NotifyChannel, Priority, RawFeedback, RequestNature, occurred_at,
 };
 
+/// The largest feedback record intake takes, encoded: the record and the
+/// ticket made from it must fit well inside the broker's max payload.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+
 /// What to do with a submission.
 #[derive(Debug)]
 pub enum Verdict {
@@ -245,6 +249,17 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
         affected_customers: raw.affected_customers,
         issues: p.review.clone(),
     };
+    let size = prost::Message::encoded_len(&record);
+    if size > MAX_RECORD_BYTES {
+        let error = field_error(
+            "payload",
+            "too_long",
+            format!(
+                "the feedback is {size} bytes once recorded; at most {MAX_RECORD_BYTES} are allowed (attachments go by reference)"
+            ),
+        );
+        return (channel, Verdict::Reject(vec![error]));
+    }
     if p.review.is_empty() {
         (channel, Verdict::Accept(Box::new(record)))
     } else {
@@ -305,12 +320,15 @@ fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mu
             continue;
         }
         if contact.masked {
-            contacts.push(ContactPoint {
-                kind: kind as i32,
-                masked: contact.value.trim().to_string(),
-                sealed: Vec::new(),
-                reachable: false,
-            });
+            // Trust, but verify: a value without a mask character is masked
+            // here, so a clear number can never ride on the flag.
+            let value = contact.value.trim();
+            let masked = if value.contains('*') {
+                value.to_string()
+            } else {
+                ContactValue::parse(kind, value).map(|v| v.masked()).unwrap_or_else(|_| mask::mask_opaque(value))
+            };
+            contacts.push(ContactPoint { kind: kind as i32, masked, sealed: Vec::new(), reachable: false });
             continue;
         }
         match ContactValue::parse(kind, &contact.value) {
@@ -472,6 +490,32 @@ mod tests {
         let c = record.customer.unwrap();
         assert_eq!(c.contacts[0].masked, "138****5678");
         assert!(c.contacts[0].sealed.is_empty() && !c.contacts[0].reachable);
+    }
+
+    #[test]
+    fn a_clear_value_flagged_masked_is_masked_anyway() {
+        let mut raw = valid();
+        raw.customer.as_mut().unwrap().contacts[0].masked = true;
+        let Verdict::Accept(record) = run(&raw, Some(Channel::Web)).1 else { panic!("not accepted") };
+        assert_eq!(record.customer.unwrap().contacts[0].masked, "138****5678");
+    }
+
+    #[test]
+    fn a_record_too_large_for_the_bus_is_rejected() {
+        // Per-field limits raised as far as policy allows; the whole is too large.
+        let overlay = "[intake]\nnumber_prefix = \"FB\"\nmax_title_chars = 200\nmax_description_chars = 50000\n\
+                       max_name_chars = 100\nmax_contacts = 5\nmax_attachments = 20\nmax_custom_fields = 50\n\
+                       max_custom_field_chars = 10000\ncustomer_tiers = [\"normal\"]\ndefault_tier = \"normal\"\n\
+                       dedup_window = \"10m\"\n";
+        let policy = Policy::from_toml(Some(overlay), "test").unwrap();
+        let key = ContactKey::from_bytes([1; 32]);
+        let mut raw = valid();
+        for i in 0..10 {
+            raw.custom_fields.insert(format!("k{i}"), "😀".repeat(10_000));
+        }
+        let (_, verdict) = check(&raw, Some(Channel::Web), &Context { policy: &policy, key: &key, now: Utc::now() });
+        let Verdict::Reject(errors) = verdict else { panic!("a record over {MAX_RECORD_BYTES} bytes was taken") };
+        assert_eq!((errors[0].field.as_str(), errors[0].code.as_str()), ("payload", "too_long"));
     }
 
     #[test]

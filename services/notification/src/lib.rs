@@ -68,6 +68,7 @@ pub async fn start(
     let handler = TicketEvents {
         db: core.db.clone(),
         outbox: core.outbox.clone(),
+        readiness: core.readiness.clone(),
         policy: policy.clone(),
         key: config.contact_key,
         clock,
@@ -82,9 +83,13 @@ pub async fn start(
     core.serve(router, health, None).await
 }
 
+/// Readiness check that fails while sealed contacts do not open.
+const CONTACT_KEY_CHECK: &str = "contact key opens sealed contacts";
+
 struct TicketEvents {
     db: Database,
     outbox: OutboxWaker,
+    readiness: kesu_runtime::Readiness,
     policy: Arc<Policy>,
     key: ContactKey,
     clock: Arc<dyn Clock>,
@@ -136,11 +141,16 @@ impl TicketEvents {
             }
             Err(Unreachable::NoContact) => Decision::Suppress("no reachable contact for sms, email or app".into()),
             Err(Unreachable::WrongKey) => {
-                return Err(HandleError::Permanent(
+                // A configuration error of this service, not of the message:
+                // not ready, and the message retried (then dead-lettered,
+                // kept for replay) rather than the customer silently skipped.
+                self.readiness.set(CONTACT_KEY_CHECK, false);
+                return Err(HandleError::Transient(
                     "a sealed contact does not open with this service's CONTACT_KEY (it must equal intake's)".into(),
                 ));
             }
         };
+        self.readiness.set(CONTACT_KEY_CHECK, true);
 
         let request_id = uuid::Uuid::now_v7().to_string();
         let (channel, status, masked, detail) = match &decision {

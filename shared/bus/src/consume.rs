@@ -185,10 +185,27 @@ pub struct Consumer<H> {
     consumer: PullConsumer,
 }
 
+/// What processing needs to know about the consumer as the server has it.
+#[derive(Debug, Clone)]
+struct Declared {
+    /// The server's ack wait: progress is signalled well within it.
+    ack_wait: Duration,
+    /// When the stream was created: part of stream-sequence inbox keys, so a
+    /// re-created stream (sequences restart) is not mistaken for redelivery.
+    stream_epoch: i64,
+}
+
 /// Declares the durable consumer (idempotent) and returns it ready to run.
+/// Fails if a consumer of that name exists with another filter or ack
+/// policy (it would deliver the wrong messages, and NATS 2.9 cannot change
+/// a filter in place).
 pub async fn declare<H: Handler>(bus: &Bus, spec: ConsumerSpec, handler: Arc<H>) -> Result<Consumer<H>, BusError> {
     let consumer = create_consumer(bus, &spec).await?;
     Ok(Consumer { bus: bus.clone(), spec: Arc::new(spec), handler, consumer })
+}
+
+fn declared(consumer: &PullConsumer, stream_epoch: i64) -> Declared {
+    Declared { ack_wait: consumer.cached_info().config.ack_wait, stream_epoch }
 }
 
 async fn create_consumer(bus: &Bus, spec: &ConsumerSpec) -> Result<PullConsumer, BusError> {
@@ -211,16 +228,33 @@ async fn create_consumer(bus: &Bus, spec: &ConsumerSpec) -> Result<PullConsumer,
         max_ack_pending: spec.settings.max_ack_pending.into(),
         ..Default::default()
     };
-    match stream.create_consumer(config).await {
-        Ok(consumer) => Ok(consumer),
+    let wanted_filter = config.filter_subject.clone();
+    let consumer = match stream.create_consumer(config).await {
+        Ok(consumer) => consumer,
         Err(create_error) => match stream.get_consumer::<pull::Config>(&spec.durable).await {
             Ok(consumer) => {
                 tracing::warn!(consumer = %spec.durable, stream = spec.stream.name, error = %create_error,
-                    "consumer exists with other settings; using it as it is");
-                Ok(consumer)
+                    "consumer exists with other settings; using the server's");
+                consumer
             }
-            Err(_) => Err(err(&create_error)),
+            Err(_) => return Err(err(&create_error)),
         },
+    };
+    let have = &consumer.cached_info().config;
+    if have.filter_subject != wanted_filter || have.ack_policy != AckPolicy::Explicit {
+        return Err(err(&format!(
+            "it exists with filter {:?} and ack policy {:?}, but this service needs filter {wanted_filter:?} and explicit \
+             acks; delete it (`nats consumer rm {} {}`) and restart so it is declared afresh",
+            have.filter_subject, have.ack_policy, spec.stream.name, spec.durable
+        )));
+    }
+    Ok(consumer)
+}
+
+async fn stream_epoch(bus: &Bus, spec: &ConsumerSpec) -> i64 {
+    match bus.jetstream().get_stream(spec.stream.name).await {
+        Ok(mut stream) => stream.info().await.map(|i| i.created.unix_timestamp()).unwrap_or_default(),
+        Err(_) => 0,
     }
 }
 
@@ -229,6 +263,7 @@ impl<H: Handler> Consumer<H> {
     /// handlers finish (they ack or nak as usual) and returns.
     pub async fn run(self, shutdown: CancellationToken) {
         let Consumer { bus, spec, handler, mut consumer } = self;
+        let mut info = Arc::new(declared(&consumer, stream_epoch(&bus, &spec).await));
         let concurrency = spec.settings.concurrency;
         let semaphore = Arc::new(Semaphore::new(concurrency));
         let mut tasks = JoinSet::new();
@@ -242,6 +277,7 @@ impl<H: Handler> Consumer<H> {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
                     if let Ok(c) = create_consumer(&bus, &spec).await {
+                        info = Arc::new(declared(&c, stream_epoch(&bus, &spec).await));
                         consumer = c;
                     }
                     continue 'outer;
@@ -261,9 +297,9 @@ impl<H: Handler> Consumer<H> {
                 match next {
                     Some(Ok(msg)) => {
                         consecutive_errors = 0;
-                        let (bus, spec, handler) = (bus.clone(), spec.clone(), handler.clone());
+                        let (bus, spec, handler, info) = (bus.clone(), spec.clone(), handler.clone(), info.clone());
                         tasks.spawn(async move {
-                            process(&bus, &spec, handler.as_ref(), msg).await;
+                            process(&bus, &spec, &info, handler.as_ref(), msg).await;
                             drop(permit);
                         });
                     }
@@ -274,13 +310,27 @@ impl<H: Handler> Consumer<H> {
                             tracing::warn!(consumer = %spec.durable, stream = spec.stream.name, error = %e,
                                 "pull stream keeps failing; re-declaring the consumer");
                             if let Ok(c) = create_consumer(&bus, &spec).await {
+                                info = Arc::new(declared(&c, stream_epoch(&bus, &spec).await));
                                 consumer = c;
                             }
                             continue 'outer;
                         }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    None => continue 'outer,
+                    None => {
+                        // The pull stream ended (consumer deleted, connection
+                        // closed): wait a little, declare again, pull again.
+                        tracing::warn!(consumer = %spec.durable, stream = spec.stream.name, "pull stream ended; re-declaring");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break 'outer,
+                            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        }
+                        if let Ok(c) = create_consumer(&bus, &spec).await {
+                            info = Arc::new(declared(&c, stream_epoch(&bus, &spec).await));
+                            consumer = c;
+                        }
+                        continue 'outer;
+                    }
                 }
             }
         }
@@ -288,18 +338,18 @@ impl<H: Handler> Consumer<H> {
     }
 }
 
-fn delivery_of(msg: &jetstream::Message, spec: &ConsumerSpec) -> Delivery {
-    let (stream, sequence, delivered) = match msg.info() {
-        Ok(info) => (info.stream.to_string(), info.stream_sequence, info.delivered.max(1) as u32),
-        Err(_) => (spec.stream.name.to_string(), 0, 1),
-    };
+/// The delivery, or `None` when the message carries no JetStream metadata
+/// (then it cannot be keyed in the inbox and is handed back).
+fn delivery_of(msg: &jetstream::Message, spec: &ConsumerSpec, info: &Declared) -> Option<Delivery> {
+    let meta = msg.info().ok()?;
+    let (stream, sequence, delivered) = (meta.stream.to_string(), meta.stream_sequence, meta.delivered.max(1) as u32);
     let header = |name: &str| msg.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_string());
     let message_id = match spec.dedup {
         DedupKey::MessageId => header(HEADER_MSG_ID).filter(|id| !id.is_empty()),
         DedupKey::StreamSequence => None,
     }
-    .unwrap_or_else(|| format!("{stream}:{sequence}"));
-    Delivery {
+    .unwrap_or_else(|| format!("{stream}@{}:{sequence}", info.stream_epoch));
+    Some(Delivery {
         subject: msg.subject.to_string(),
         payload: msg.payload.clone(),
         headers: msg.headers.clone(),
@@ -308,11 +358,15 @@ fn delivery_of(msg: &jetstream::Message, spec: &ConsumerSpec) -> Delivery {
         stream_sequence: sequence,
         delivered,
         traceparent: header(HEADER_TRACEPARENT),
-    }
+    })
 }
 
-async fn process<H: Handler>(bus: &Bus, spec: &ConsumerSpec, handler: &H, msg: jetstream::Message) {
-    let delivery = delivery_of(&msg, spec);
+async fn process<H: Handler>(bus: &Bus, spec: &ConsumerSpec, info: &Declared, handler: &H, msg: jetstream::Message) {
+    let Some(delivery) = delivery_of(&msg, spec, info) else {
+        tracing::error!(subject = %msg.subject, "message without JetStream metadata; handing it back");
+        let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await;
+        return;
+    };
     let span = tracing::info_span!(
         "consume",
         service = bus.service(),
@@ -337,7 +391,7 @@ async fn process<H: Handler>(bus: &Bus, spec: &ConsumerSpec, handler: &H, msg: j
             return;
         }
         let started = Instant::now();
-        let result = with_progress(handler.handle(&delivery), &msg, spec.settings.ack_wait).await;
+        let result = with_progress(handler.handle(&delivery), &msg, info.ack_wait).await;
         metrics
             .handle_seconds
             .get_or_create(&crate::metrics::StreamLabels { stream: delivery.stream.clone() })
@@ -414,9 +468,22 @@ async fn settle_dead_letter(
 /// Publishes the original bytes and headers to `dlq.<service>`, with the
 /// error and where it came from in `Kesu-Dlq-*` headers.
 pub async fn dead_letter(bus: &Bus, consumer: &str, delivery: &Delivery, reason: &str) -> Result<(), BusError> {
-    let mut headers = delivery.headers.clone().unwrap_or_default();
-    if let Some(original) = delivery.header(HEADER_MSG_ID).map(str::to_string) {
-        headers.insert(DLQ_ORIGINAL_MSG_ID, original.as_str());
+    let mut headers = HeaderMap::new();
+    for (name, values) in delivery.headers.iter().flat_map(|h| h.iter()) {
+        let name: &str = name.as_ref();
+        // Publish expectations and stream directives of the original would
+        // apply to the dead letter (and fail it): keep them under another name.
+        let lower = name.to_ascii_lowercase();
+        let kept = if lower == "nats-msg-id" {
+            DLQ_ORIGINAL_MSG_ID.to_string()
+        } else if lower.starts_with("nats-expected") || lower == "nats-rollup" || lower == "nats-ttl" {
+            format!("Kesu-Dlq-Original-{name}")
+        } else {
+            name.to_string()
+        };
+        for value in values {
+            headers.append(kept.as_str(), value.as_str());
+        }
     }
     let dlq_id = format!("dlq:{}:{}:{}", bus.service(), delivery.stream, delivery.stream_sequence);
     headers.insert(HEADER_MSG_ID, dlq_id.as_str());

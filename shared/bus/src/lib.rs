@@ -44,6 +44,8 @@ pub enum BusError {
     Consumer { stream: String, consumer: String, error: String },
     #[error("publishing to {subject}: {error}")]
     Publish { subject: String, error: String },
+    #[error("publishing to {subject}: the message is larger than the server's max payload")]
+    TooLarge { subject: String },
     #[error(transparent)]
     Storage(#[from] sqlx::Error),
 }
@@ -65,7 +67,8 @@ pub struct BusConfig {
 impl BusConfig {
     /// `NATS_URL`, `NATS_USER`, `NATS_PASSWORD`, `NATS_TOKEN`,
     /// `NATS_TLS_REQUIRED`, `NATS_TLS_CA_FILE`, `NATS_CONNECT_TIMEOUT`,
-    /// `STREAM_MAX_AGE`, `STREAM_DUPLICATE_WINDOW`, `STREAM_REPLICAS`.
+    /// `STREAM_MAX_AGE`, `STREAM_DUPLICATE_WINDOW`, `STREAM_REPLICAS`,
+    /// `DLQ_MAX_AGE`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             url: env.string("NATS_URL", "nats://127.0.0.1:4222")?,
@@ -78,6 +81,7 @@ impl BusConfig {
             streams: subjects::StreamSettings {
                 max_age: env.duration("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
                 duplicate_window: env.duration("STREAM_DUPLICATE_WINDOW", Duration::from_secs(120))?,
+                dlq_max_age: env.duration("DLQ_MAX_AGE", Duration::from_secs(30 * 24 * 3600))?,
                 replicas: env.bounded("STREAM_REPLICAS", 1, 1, 5)? as usize,
             },
         })
@@ -202,11 +206,14 @@ impl Bus {
     /// publishes can be in flight at once.
     pub async fn publish_pipelined(&self, msg: Outgoing) -> Result<jetstream::context::PublishAckFuture, BusError> {
         let headers = msg.headers();
-        let ack = self
-            .js
-            .publish_with_headers(msg.subject.clone(), headers, msg.payload)
-            .await
-            .map_err(|e| BusError::Publish { subject: msg.subject.clone(), error: e.to_string() })?;
+        let ack = self.js.publish_with_headers(msg.subject.clone(), headers, msg.payload).await.map_err(|e| match e
+            .kind()
+        {
+            jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
+                BusError::TooLarge { subject: msg.subject.clone() }
+            }
+            _ => BusError::Publish { subject: msg.subject.clone(), error: e.to_string() },
+        })?;
         self.metrics.published(&msg.subject);
         Ok(ack)
     }

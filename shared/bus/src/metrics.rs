@@ -37,6 +37,7 @@ pub struct BusMetrics {
     pub(crate) outbox_pending: Gauge,
     pub(crate) outbox_published: Counter,
     pub(crate) outbox_errors: Counter,
+    pub(crate) outbox_parked: Counter,
 }
 
 impl std::fmt::Debug for BusMetrics {
@@ -54,6 +55,7 @@ impl BusMetrics {
             outbox_pending: Gauge::default(),
             outbox_published: Counter::default(),
             outbox_errors: Counter::default(),
+            outbox_parked: Counter::default(),
         };
         registry.register(|r| {
             r.register("bus_consumed", "Messages handled, by stream, consumer and outcome", metrics.consumed.clone());
@@ -62,6 +64,11 @@ impl BusMetrics {
             r.register("outbox_pending", "Outbox rows waiting to be published", metrics.outbox_pending.clone());
             r.register("outbox_published", "Outbox rows published", metrics.outbox_published.clone());
             r.register("outbox_publish_errors", "Failed outbox publish attempts", metrics.outbox_errors.clone());
+            r.register(
+                "outbox_parked",
+                "Outbox rows the broker can never accept, moved to kesu_outbox_parked",
+                metrics.outbox_parked.clone(),
+            );
         });
         metrics
     }

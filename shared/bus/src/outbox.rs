@@ -90,7 +90,7 @@ impl OutboxRelay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.drain().await {
+            match self.drain_until(Some(&shutdown)).await {
                 Ok(_) => backoff = Duration::from_millis(100),
                 Err(e) => {
                     self.bus.metrics().outbox_errors.inc();
@@ -119,11 +119,16 @@ impl OutboxRelay {
 
     /// Publishes every row there is now; returns how many.
     pub async fn drain(&self) -> Result<usize, BusError> {
+        self.drain_until(None).await
+    }
+
+    /// Like `drain`, but stops between batches once `stop` is cancelled.
+    async fn drain_until(&self, stop: Option<&CancellationToken>) -> Result<usize, BusError> {
         let mut total = 0;
         loop {
             let n = self.relay_batch().await?;
             total += n;
-            if n < self.batch {
+            if n < self.batch || stop.is_some_and(|s| s.is_cancelled()) {
                 return Ok(total);
             }
         }
@@ -148,10 +153,11 @@ impl OutboxRelay {
                 .bind(self.batch as i64)
                 .fetch_all(&mut *tx)
                 .await?;
-                let (done, failure) = self.publish(rows).await;
+                let (done, parked, failure) = self.publish(rows).await;
+                park(&mut tx, &parked).await?;
                 delete(&mut tx, &done).await?;
                 tx.commit().await?;
-                failure.map_or(Ok(done.len()), Err)
+                failure.map_or(Ok(done.len() + parked.len()), Err)
             }
             Backend::Sqlite => {
                 // One writer per file: no lock needed while publishing.
@@ -161,18 +167,25 @@ impl OutboxRelay {
                 .bind(self.batch as i64)
                 .fetch_all(self.db.pool())
                 .await?;
-                let (done, failure) = self.publish(rows).await;
+                let (done, parked, failure) = self.publish(rows).await;
+                if !parked.is_empty() {
+                    let mut tx = self.db.begin().await?;
+                    park(&mut tx, &parked).await?;
+                    tx.commit().await?;
+                }
                 let mut conn = self.db.pool().acquire().await?;
                 delete(&mut conn, &done).await?;
-                failure.map_or(Ok(done.len()), Err)
+                failure.map_or(Ok(done.len() + parked.len()), Err)
             }
         }
     }
 
-    /// Publishes rows pipelined; returns the ids JetStream acknowledged and
-    /// the first failure, if any.
-    async fn publish(&self, rows: Vec<OutboxRow>) -> (Vec<i64>, Option<BusError>) {
+    /// Publishes rows pipelined; returns the ids JetStream acknowledged, the
+    /// ids of rows it can never accept (too large: parked, so the rows after
+    /// them still go out), and the first other failure, if any.
+    async fn publish(&self, rows: Vec<OutboxRow>) -> (Vec<i64>, Vec<(i64, String)>, Option<BusError>) {
         let mut pending = Vec::with_capacity(rows.len());
+        let mut parked = Vec::new();
         let mut failure = None;
         for (id, event_id, subject, msg_type, payload, traceparent) in rows {
             let msg = Outgoing {
@@ -184,6 +197,11 @@ impl OutboxRelay {
             };
             match self.bus.publish_pipelined(msg).await {
                 Ok(ack) => pending.push((id, subject, ack)),
+                Err(e @ BusError::TooLarge { .. }) => {
+                    tracing::error!(outbox_id = id, error = %e, "outbox row can never be published; parked in kesu_outbox_parked");
+                    self.bus.metrics().outbox_parked.inc();
+                    parked.push((id, e.to_string()));
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -202,8 +220,25 @@ impl OutboxRelay {
             }
         }
         self.bus.metrics().outbox_published.inc_by(done.len() as u64);
-        (done, failure)
+        (done, parked, failure)
     }
+}
+
+/// Moves rows that can never be published to `kesu_outbox_parked`.
+async fn park(conn: &mut AnyConnection, rows: &[(i64, String)]) -> Result<(), sqlx::Error> {
+    for (id, reason) in rows {
+        sqlx::query(
+            "INSERT INTO kesu_outbox_parked (id, event_id, subject, msg_type, payload, traceparent, created_at, parked_at, reason)
+             SELECT id, event_id, subject, msg_type, payload, traceparent, created_at, $2, $3 FROM kesu_outbox WHERE id = $1",
+        )
+        .bind(*id)
+        .bind(crate::now_millis())
+        .bind(reason.as_str())
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM kesu_outbox WHERE id = $1").bind(*id).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::Error> {

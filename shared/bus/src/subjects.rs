@@ -107,11 +107,19 @@ pub struct StreamSettings {
     /// JetStream de-duplication window for Nats-Msg-Id.
     pub duplicate_window: Duration,
     pub replicas: usize,
+    /// How long dead letters are kept: longer than everything else, so
+    /// there is time to look at them and replay them.
+    pub dlq_max_age: Duration,
 }
 
 impl Default for StreamSettings {
     fn default() -> Self {
-        Self { max_age: Duration::from_secs(7 * 24 * 3600), duplicate_window: Duration::from_secs(120), replicas: 1 }
+        Self {
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            duplicate_window: Duration::from_secs(120),
+            replicas: 1,
+            dlq_max_age: Duration::from_secs(30 * 24 * 3600),
+        }
     }
 }
 
@@ -122,7 +130,7 @@ fn stream_config(spec: &StreamSpec, settings: &StreamSettings) -> stream::Config
         description: Some(spec.description.to_string()),
         retention: stream::RetentionPolicy::Limits,
         storage: stream::StorageType::File,
-        max_age: settings.max_age,
+        max_age: if spec.name == DLQ.name { settings.dlq_max_age } else { settings.max_age },
         duplicate_window: settings.duplicate_window,
         num_replicas: settings.replicas,
         ..Default::default()

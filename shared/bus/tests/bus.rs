@@ -273,3 +273,86 @@ async fn declaring_streams_and_consumers_is_idempotent() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_event_too_large_for_the_broker_is_parked_and_the_rest_go_out() {
+    let nats = NatsServer::start().await.unwrap();
+    let bus = bus(&nats).await;
+    for temp in TempDatabase::every_backend().await {
+        let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
+        let relay = OutboxRelay::new(db.clone(), bus.clone());
+        let subject = format!("feedback.evt.big_{}", temp.label());
+        let mut conn = db.pool().acquire().await.unwrap();
+        for (id, size) in [("huge", 2 * 1024 * 1024), ("after", 10)] {
+            let event = Outgoing {
+                subject: subject.clone(),
+                msg_id: format!("{id}-{}", temp.label()),
+                msg_type: "test.Event".into(),
+                payload: Bytes::from(vec![b'x'; size]),
+                traceparent: None,
+            };
+            kesu_bus::outbox::enqueue(&mut conn, &event).await.unwrap();
+        }
+        drop(conn);
+        assert_eq!(relay.drain().await.unwrap(), 2, "{}", temp.label());
+        assert_eq!(stream_count(&bus, "FEEDBACK", &subject).await, 1, "the row after the huge one went out");
+        let parked: Vec<(String, String)> =
+            sqlx::query_as("SELECT event_id, reason FROM kesu_outbox_parked").fetch_all(db.pool()).await.unwrap();
+        assert_eq!(parked.len(), 1);
+        assert!(parked[0].0.starts_with("huge") && parked[0].1.contains("max payload"), "{parked:?}");
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kesu_outbox").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(left, 0);
+    }
+}
+
+#[tokio::test]
+async fn dead_letters_do_not_inherit_the_originals_publish_expectations() {
+    kesu_telemetry::init_for_tests();
+    let nats = NatsServer::start().await.unwrap();
+    let bus = bus(&nats).await;
+    let temp = TempDatabase::sqlite();
+    let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
+    let shutdown = CancellationToken::new();
+    start_copier(&bus, &db, 0, &shutdown).await;
+    let mut dlq = bus.client().subscribe("dlq.bustest").await.unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "expecting-1");
+    headers.insert("Nats-Expected-Stream", "FEEDBACK_RAW");
+    bus.jetstream()
+        .publish_with_headers("feedback.raw.web", headers, Bytes::from_static(b"poison"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let dead = tokio::time::timeout(WAIT, dlq.next()).await.expect("dead-lettered").unwrap();
+    let headers = dead.headers.unwrap();
+    assert_eq!(headers.get("Kesu-Dlq-Original-Nats-Expected-Stream").unwrap().as_str(), "FEEDBACK_RAW");
+    assert!(headers.get("Nats-Expected-Stream").is_none());
+    assert_eq!(headers.get("Kesu-Dlq-Original-Msg-Id").unwrap().as_str(), "expecting-1");
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_consumer_declared_again_with_another_filter_ends_up_as_declared() {
+    let nats = NatsServer::start().await.unwrap();
+    let bus = bus(&nats).await;
+    let temp = TempDatabase::sqlite();
+    let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
+    let handler = Arc::new(Copier {
+        db,
+        waker: OutboxWaker::default(),
+        inbox: "x".into(),
+        fail_first: 0,
+        attempts: AtomicU32::new(0),
+    });
+    let narrow = ConsumerSpec::new(FEEDBACK_RAW, "narrow", fast_settings()).filter("feedback.raw.web");
+    consume::declare(&bus, narrow, handler.clone()).await.unwrap();
+    // nats-server 2.9 updates the filter in place; a server that refused
+    // would fail `declare` with advice instead. Either way the consumer never
+    // runs with a filter other than the one declared.
+    let wide = ConsumerSpec::new(FEEDBACK_RAW, "narrow", fast_settings());
+    consume::declare(&bus, wide, handler).await.unwrap();
+    let stream = bus.jetstream().get_stream("FEEDBACK_RAW").await.unwrap();
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream.get_consumer("narrow").await.unwrap();
+    assert_eq!(consumer.info().await.unwrap().config.filter_subject, "");
+}

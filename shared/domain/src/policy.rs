@@ -291,15 +291,18 @@ impl Policy {
         })?;
         let i = &doc.intake;
         crate::number::validate_prefix(&i.number_prefix).map_err(|m| ("intake.number_prefix".to_string(), m))?;
-        for (key, value) in [
-            ("intake.max_title_chars", i.max_title_chars),
-            ("intake.max_description_chars", i.max_description_chars),
-            ("intake.max_name_chars", i.max_name_chars),
-            ("intake.max_contacts", i.max_contacts),
-            ("intake.max_custom_field_chars", i.max_custom_field_chars),
+        // Upper bounds keep every event well inside the broker's max payload.
+        for (key, value, min, max) in [
+            ("intake.max_title_chars", i.max_title_chars, 1, 1_000),
+            ("intake.max_description_chars", i.max_description_chars, 1, 50_000),
+            ("intake.max_name_chars", i.max_name_chars, 1, 500),
+            ("intake.max_contacts", i.max_contacts, 1, 20),
+            ("intake.max_attachments", i.max_attachments, 0, 100),
+            ("intake.max_custom_fields", i.max_custom_fields, 0, 200),
+            ("intake.max_custom_field_chars", i.max_custom_field_chars, 1, 10_000),
         ] {
-            if value == 0 {
-                return Err((key.into(), "must be at least 1".into()));
+            if value < min || value > max {
+                return Err((key.into(), format!("must be between {min} and {max}, got {value}")));
             }
         }
         if i.customer_tiers.is_empty() {

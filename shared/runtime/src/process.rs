@@ -37,6 +37,9 @@ pub enum StartError {
     Other(String),
 }
 
+/// How long shutdown waits for in-flight requests and messages.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// A gRPC router with the health service (all services report SERVING
 /// while the process is up) and reflection over the whole contract; the
 /// service adds its own API to it.
@@ -159,12 +162,37 @@ impl ServiceCore {
             }
             tracing::info!(service, "shutting down: finishing in-flight work");
             health.set_service_status("", ServingStatus::NotServing).await;
-            while let Some(result) = servers.join_next().await {
-                if let Ok(Err(e)) = result {
-                    failure.get_or_insert(e);
+            // In-flight RPCs and messages get a bounded time; what is cut off
+            // is not lost (an unacknowledged message is redelivered).
+            let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+            loop {
+                match tokio::time::timeout_at(deadline, servers.join_next()).await {
+                    Ok(Some(Ok(Err(e)))) => {
+                        failure.get_or_insert(e);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(_) => {
+                        tracing::warn!(service, "requests still open after {SHUTDOWN_GRACE:?}; closing them");
+                        servers.abort_all();
+                        break;
+                    }
                 }
             }
-            while workers.join_next().await.is_some() {}
+            loop {
+                match tokio::time::timeout_at(deadline, workers.join_next()).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(_) => {
+                        tracing::warn!(
+                            service,
+                            "messages still in flight after {SHUTDOWN_GRACE:?}; they will be redelivered"
+                        );
+                        workers.abort_all();
+                        break;
+                    }
+                }
+            }
             relay_stop.cancel();
             let _ = relay.await;
             bus.close().await;

@@ -103,6 +103,10 @@ impl Database {
         };
         let mut options =
             AnyPoolOptions::new().max_connections(max).min_connections(0).acquire_timeout(Duration::from_secs(30));
+        if url == "sqlite::memory:" {
+            // The database lives as long as its one connection: never close it.
+            options = options.min_connections(1).idle_timeout(None).max_lifetime(None);
+        }
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
