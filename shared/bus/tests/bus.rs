@@ -89,6 +89,17 @@ async fn stream_count(bus: &Bus, stream: &str, subject: &str) -> u64 {
     consumer.info().await.map(|i| i.num_pending).unwrap_or(0)
 }
 
+/// A copier that is declared but not run (for declaration tests).
+fn idle_copier(db: Database) -> Arc<Copier> {
+    Arc::new(Copier {
+        db,
+        waker: OutboxWaker::default(),
+        inbox: "x".into(),
+        fail_first: 0,
+        attempts: AtomicU32::new(0),
+    })
+}
+
 async fn start_copier(bus: &Bus, db: &Database, fail_first: u32, shutdown: &CancellationToken) -> Arc<Copier> {
     let relay = OutboxRelay::new(db.clone(), bus.clone()).with_poll_interval(Duration::from_millis(50));
     let handler = Arc::new(Copier {
@@ -260,13 +271,7 @@ async fn declaring_streams_and_consumers_is_idempotent() {
     bus.ensure_streams(&subjects::ALL_STREAMS).await.unwrap();
     let temp = TempDatabase::sqlite();
     let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
-    let handler = Arc::new(Copier {
-        db,
-        waker: OutboxWaker::default(),
-        inbox: "x".into(),
-        fail_first: 0,
-        attempts: AtomicU32::new(0),
-    });
+    let handler = idle_copier(db);
     for _ in 0..2 {
         consume::declare(&bus, ConsumerSpec::new(FEEDBACK_RAW, "twice", fast_settings()), handler.clone())
             .await
@@ -338,13 +343,7 @@ async fn a_consumer_declared_again_with_another_filter_ends_up_as_declared() {
     let bus = bus(&nats).await;
     let temp = TempDatabase::sqlite();
     let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
-    let handler = Arc::new(Copier {
-        db,
-        waker: OutboxWaker::default(),
-        inbox: "x".into(),
-        fail_first: 0,
-        attempts: AtomicU32::new(0),
-    });
+    let handler = idle_copier(db);
     let narrow = ConsumerSpec::new(FEEDBACK_RAW, "narrow", fast_settings()).filter("feedback.raw.web");
     consume::declare(&bus, narrow, handler.clone()).await.unwrap();
     // nats-server 2.9 updates the filter in place; a server that refused
