@@ -83,8 +83,14 @@ pub async fn start(
         .queue_subscribe(subject.clone(), SERVICE.to_string())
         .await
         .map_err(|e| StartError::Other(format!("subscribing to {subject}: {e}")))?;
-    // Ready only once the server has the subscription, not just our buffer.
-    core.bus.client().flush().await.map_err(|e| StartError::Other(format!("subscribing to {subject}: {e}")))?;
+    // Ready only once the server has registered the subscription: a flush
+    // only empties our buffer, but the answer to a request on the same
+    // connection comes after the server has processed the SUB before it.
+    core.bus
+        .jetstream()
+        .get_stream(FEEDBACK_RAW.name)
+        .await
+        .map_err(|e| StartError::Other(format!("confirming the {subject} subscription: {e}")))?;
     core.readiness.set("submit subscription", true);
     let (client, token) = (core.bus.client().clone(), core.shutdown_token());
     core.spawn_worker(submit::serve(
