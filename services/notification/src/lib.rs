@@ -25,7 +25,7 @@ use kesu_proto::type_names;
 use kesu_proto::v1::notification_service_server::NotificationServiceServer;
 use kesu_proto::v1::{
     Delivery, DeliveryStatus, NotificationEvent, NotificationPurpose, NotificationRequest, NotificationRequested,
-    NotificationSuppressed, Recipient, RecipientKind, Ticket, TicketEvent, notification_event, ticket_event,
+    NotificationSuppressed, Recipient, RecipientKind, Ticket, TicketEvent, notification_event,
 };
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::{Database, Migrations};
@@ -99,12 +99,9 @@ struct TicketEvents {
 impl Handler for TicketEvents {
     async fn handle(&self, d: &BusDelivery) -> Result<(), HandleError> {
         let event: TicketEvent = d.decode(type_names::TICKET_EVENT)?;
-        match (&event.kind, &event.ticket) {
-            (Some(ticket_event::Kind::Created(_)), Some(ticket)) => self.acknowledge(d, &event, ticket).await,
-            (Some(ticket_event::Kind::Created(_)), None) => {
-                Err(HandleError::Permanent("ticket.evt.created without its ticket".into()))
-            }
-            _ => Ok(()),
+        match kesu_domain::events::created_ticket(&event).map_err(|e| HandleError::Permanent(e.into()))? {
+            Some(ticket) => self.acknowledge(d, &event, ticket).await,
+            None => Ok(()),
         }
     }
 }

@@ -19,7 +19,7 @@ use kesu_domain::time::to_timestamp;
 use kesu_domain::{Clock, Policy, SystemClock};
 use kesu_proto::type_names;
 use kesu_proto::v1::sla_service_server::SlaServiceServer;
-use kesu_proto::v1::{SlaArmed, SlaEvent, Ticket, TicketEvent, sla_event, ticket_event};
+use kesu_proto::v1::{SlaArmed, SlaEvent, Ticket, TicketEvent, sla_event};
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::{Database, Migrations};
 use tokio_util::sync::CancellationToken;
@@ -80,12 +80,9 @@ struct TicketEvents {
 impl Handler for TicketEvents {
     async fn handle(&self, d: &Delivery) -> Result<(), HandleError> {
         let event: TicketEvent = d.decode(type_names::TICKET_EVENT)?;
-        match (&event.kind, &event.ticket) {
-            (Some(ticket_event::Kind::Created(_)), Some(ticket)) => self.arm(d, &event, ticket).await,
-            (Some(ticket_event::Kind::Created(_)), None) => {
-                Err(HandleError::Permanent("ticket.evt.created without its ticket".into()))
-            }
-            _ => Ok(()),
+        match kesu_domain::events::created_ticket(&event).map_err(|e| HandleError::Permanent(e.into()))? {
+            Some(ticket) => self.arm(d, &event, ticket).await,
+            None => Ok(()),
         }
     }
 }

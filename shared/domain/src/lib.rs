@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod channel;
 pub mod clock;
 pub mod contact;
+pub mod events;
 pub mod mask;
 pub mod number;
 pub mod policy;
