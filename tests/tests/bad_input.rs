@@ -10,7 +10,7 @@ async fn undecodable_bytes_land_in_the_dead_letter_stream_with_the_error() {
     let system = TestSystem::start_with(Backend::Sqlite, &["intake"], &[]).await;
     let garbage = b"\xff\xff\xff this is not protobuf".to_vec();
     system.publish_bytes("feedback.raw.web", garbage.clone(), None).await;
-    let dead = system.wait_for("DLQ", "dlq.intake", 1).await;
+    let dead = system.wait_for("DLQ_INTAKE", "dlq.intake", 1).await;
     assert_eq!(dead[0].payload.as_ref(), garbage.as_slice(), "the original bytes are kept");
     let error = dead[0].header("Kesu-Dlq-Error").unwrap();
     assert!(error.contains("kesu.v1.RawFeedback"), "{error}");

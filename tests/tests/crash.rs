@@ -67,7 +67,7 @@ async fn intake_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
     let numbers: HashSet<&str> = events.iter().map(|e| e.feedback_number.as_str()).collect();
     assert_eq!((ids.len(), numbers.len()), (N, N), "every feedback once, every number once");
     assert!(system.messages("FEEDBACK", "feedback.evt.duplicate").await.is_empty(), "redeliveries were not re-applied");
-    assert!(system.messages("DLQ", "").await.is_empty());
+    assert!(system.messages("DLQ_INTAKE", "").await.is_empty());
 
     // Downstream: one ticket per feedback.
     let created = system.wait_for("TICKETS", "ticket.evt.created", N).await;

@@ -67,7 +67,7 @@ async fn raw_feedback_ends_as_ticket_clocks_notification_and_counts(system: &Tes
 
     // Notification: an SMS acknowledgement with the number, addressed in clear
     // for the sender only; the delivery event carries no address.
-    let requests = system.wait_for("NOTIFY", "notify.req.sms", 1).await;
+    let requests = system.wait_for("NOTIFY_REQUESTS", "notify.req.sms", 1).await;
     let request: NotificationRequest = requests[0].decode();
     let recipient = request.recipient.unwrap();
     assert_eq!(recipient.address, "13812345678");
@@ -75,7 +75,7 @@ async fn raw_feedback_ends_as_ticket_clocks_notification_and_counts(system: &Tes
     assert!(request.body.contains(&event.feedback_number), "{}", request.body);
     assert!(request.body.contains("张三"), "the customer is greeted by name: {}", request.body);
     assert_eq!(request.purpose, NotificationPurpose::Acknowledgement as i32);
-    let requested = system.wait_for("NOTIFY", "notify.evt.requested", 1).await;
+    let requested = system.wait_for("NOTIFICATIONS", "notify.evt.requested", 1).await;
     assert!(!contains(&requested[0].payload, "13812345678"));
     let mut notifications =
         NotificationServiceClient::connect(system.endpoint("notification").grpc_url()).await.unwrap();
@@ -94,7 +94,8 @@ async fn raw_feedback_ends_as_ticket_clocks_notification_and_counts(system: &Tes
         let mut analytics = analytics.clone();
         async move {
             let s = analytics.get_summary(GetSummaryRequest { range: None }).await.unwrap().into_inner();
-            (s.notifications_requested == 1 && s.sla_clocks_armed == 2 && s.tickets_created == 1).then_some(s)
+            let all = s.notifications_requested == 1 && s.sla_clocks_armed == 2 && s.tickets_created == 1;
+            (all && s.feedback_received == 1 && s.feedback_accepted == 1).then_some(s)
         }
     })
     .await;
@@ -193,7 +194,7 @@ async fn a_trace_started_by_intake_continues_through_the_other_services() {
     assert_ne!(started, TRACE_ID);
     let created = system.wait_for("TICKETS", "ticket.evt.created", 1).await;
     let armed = system.wait_for("SLA", "sla.evt.armed", 1).await;
-    let requested = system.wait_for("NOTIFY", "notify.req.", 1).await;
+    let requested = system.wait_for("NOTIFY_REQUESTS", "notify.req.", 1).await;
     for m in [&created[0], &armed[0], &requested[0]] {
         assert_eq!(trace_id(m), started, "{} continues the trace intake started", m.subject);
     }

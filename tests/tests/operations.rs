@@ -63,10 +63,10 @@ async fn a_notification_service_with_the_wrong_contact_key_is_not_ready_and_lose
         TestSystem::start_with(kesu_system_tests::Backend::Sqlite, &["intake", "routing", "notification"], &env).await;
     system.publish_raw("web", &kesu_system_tests::feedback::robot_vacuum("web-key"), None).await;
     // Retried, then kept in the dead-letter stream for replay once fixed.
-    let dead = system.wait_for("DLQ", "dlq.notification", 1).await;
+    let dead = system.wait_for("DLQ_NOTIFICATION", "dlq.notification", 1).await;
     assert!(dead[0].header("Kesu-Dlq-Error").unwrap().contains("CONTACT_KEY"));
     assert_eq!(dead[0].header("Kesu-Dlq-Subject"), Some("ticket.evt.created"));
-    assert!(system.messages("NOTIFY", "notify.req.").await.is_empty());
+    assert!(system.messages("NOTIFY_REQUESTS", "notify.req.").await.is_empty());
     let ready = reqwest::get(system.endpoint("notification").http_url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);
     assert!(ready.text().await.unwrap().contains("\"contact key opens sealed contacts\":false"));

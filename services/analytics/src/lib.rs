@@ -1,8 +1,8 @@
 //! Analytics: facts and rollups for management.
 //!
-//! Consumes every event stream (`feedback.evt.>`, `ticket.evt.>`,
-//! `sla.evt.>`, `notify.evt.>`; never `notify.req.*`, which carries
-//! addresses) with one durable consumer per stream, and keeps daily
+//! Consumes every event stream (FEEDBACK, TICKETS, SLA, NOTIFICATIONS; never
+//! NOTIFY_REQUESTS, which carries addresses) with one durable consumer per
+//! stream, and keeps daily
 //! counters by channel, priority, department and type. Answers summaries
 //! and volumes over gRPC. It never sees contacts: events carry them sealed.
 
@@ -13,15 +13,15 @@ mod store;
 use std::sync::Arc;
 
 use chrono::Utc;
-use kesu_bus::subjects::{FEEDBACK, NOTIFY, SLA, TICKETS};
-use kesu_bus::{ConsumerSpec, Delivery, HandleError, Handler};
+use kesu_bus::subjects::{FEEDBACK, NOTIFICATIONS, SLA, TICKETS};
+use kesu_bus::{ConsumerSpec, Delivery, HandleError, Handler, UnitOfWork};
 use kesu_config::{ConfigError, Env};
 use kesu_domain::Policy;
 use kesu_proto::type_names;
 use kesu_proto::v1::analytics_service_server::AnalyticsServiceServer;
 use kesu_proto::v1::{EventMeta, FeedbackEvent, NotificationEvent, SlaEvent, TicketEvent};
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
-use kesu_storage::{Database, Migrations};
+use kesu_storage::Migrations;
 use tokio_util::sync::CancellationToken;
 
 pub const SERVICE: &str = "analytics";
@@ -48,19 +48,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<RunningService, StartError> {
     let settings = config.common.consumer.clone();
     let policy = config.common.policy.clone();
-    let mut core = ServiceCore::start(config.common, MIGRATIONS, &[FEEDBACK, TICKETS, SLA, NOTIFY], shutdown).await?;
-    for (stream, filter, source) in [
-        (FEEDBACK, None, Source::Feedback),
-        (TICKETS, None, Source::Tickets),
-        (SLA, None, Source::Sla),
-        (NOTIFY, Some("notify.evt.>"), Source::Notifications),
+    let mut core = ServiceCore::start(config.common, MIGRATIONS, shutdown).await?;
+    for (stream, source) in [
+        (FEEDBACK, Source::Feedback),
+        (TICKETS, Source::Tickets),
+        (SLA, Source::Sla),
+        (NOTIFICATIONS, Source::Notifications),
     ] {
-        let mut spec = ConsumerSpec::new(stream, SERVICE, settings.clone());
-        if let Some(filter) = filter {
-            spec = spec.filter(filter);
-        }
-        let counter = EventCounter { db: core.db.clone(), policy: policy.clone(), source, inbox: spec.inbox_name() };
-        core.consume(spec, Arc::new(counter)).await?;
+        let counter = EventCounter { policy: policy.clone(), source };
+        core.consume(ConsumerSpec::new(stream, SERVICE, settings.clone()), Arc::new(counter));
     }
 
     let (router, health) = kesu_runtime::grpc_router();
@@ -78,14 +74,12 @@ enum Source {
 }
 
 struct EventCounter {
-    db: Database,
     policy: Arc<Policy>,
     source: Source,
-    inbox: String,
 }
 
 impl Handler for EventCounter {
-    async fn handle(&self, d: &Delivery) -> Result<(), HandleError> {
+    async fn handle(&self, work: &mut UnitOfWork, d: &Delivery) -> Result<(), HandleError> {
         let (meta, facts) = match self.source {
             Source::Feedback => {
                 let e: FeedbackEvent = d.decode(type_names::FEEDBACK_EVENT)?;
@@ -108,12 +102,7 @@ impl Handler for EventCounter {
             return Ok(());
         }
         let day = self.local_day(meta.as_ref());
-        let mut tx = self.db.begin().await?;
-        if !kesu_bus::inbox::claim(&mut tx, &self.inbox, &d.message_id).await? {
-            return Ok(());
-        }
-        store::add(&mut tx, &day, &facts).await?;
-        tx.commit().await?;
+        store::add(work.conn(), &day, &facts).await?;
         Ok(())
     }
 }

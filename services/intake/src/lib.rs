@@ -17,8 +17,8 @@ pub mod validate;
 use std::sync::Arc;
 
 use kesu_bus::consume::DedupKey;
-use kesu_bus::subjects::{FEEDBACK, FEEDBACK_RAW, FEEDBACK_SUBMIT_PREFIX};
-use kesu_bus::{ConsumerSpec, Delivery, HandleError, Handler};
+use kesu_bus::subjects::{FEEDBACK_RAW, FEEDBACK_SUBMIT_PREFIX};
+use kesu_bus::{ConsumerSpec, Delivery, HandleError, Handler, UnitOfWork};
 use kesu_config::{ConfigError, Env};
 use kesu_domain::{Clock, ContactKey, SystemClock};
 use kesu_proto::type_names;
@@ -68,13 +68,12 @@ pub async fn start(
 ) -> Result<RunningService, StartError> {
     let settings = config.common.consumer.clone();
     let policy = config.common.policy.clone();
-    let mut core = ServiceCore::start(config.common, MIGRATIONS, &[FEEDBACK_RAW, FEEDBACK], shutdown).await?;
+    let mut core = ServiceCore::start(config.common, MIGRATIONS, shutdown).await?;
     let intake =
         Arc::new(Intake::new(core.db.clone(), core.outbox.clone(), policy, config.contact_key, clock, &core.metrics));
 
     let spec = ConsumerSpec::new(FEEDBACK_RAW, SERVICE, settings).dedup(DedupKey::StreamSequence);
-    let inbox = spec.inbox_name();
-    core.consume(spec, Arc::new(RawFeedbackHandler { intake: intake.clone(), inbox })).await?;
+    core.consume(spec, Arc::new(RawFeedbackHandler { intake: intake.clone() }));
 
     let subject = format!("{FEEDBACK_SUBMIT_PREFIX}.>");
     let subscriber = core
@@ -113,20 +112,20 @@ pub async fn start(
 /// Raw feedback from the stream.
 struct RawFeedbackHandler {
     intake: Arc<Intake>,
-    inbox: String,
 }
 
 impl Handler for RawFeedbackHandler {
-    async fn handle(&self, d: &Delivery) -> Result<(), HandleError> {
+    async fn handle(&self, work: &mut UnitOfWork, d: &Delivery) -> Result<(), HandleError> {
         let raw: RawFeedback = d.decode(type_names::RAW_FEEDBACK)?;
         let submission = Submission {
             subject: &d.subject,
             original: &d.payload,
             raw: Ok(raw),
-            inbox: Some((&self.inbox, &d.message_id)),
+            inbox: None,
             causation: &d.message_id,
             path: Path::Stream,
         };
-        self.intake.submit(submission).await.map(|_| ())
+        self.intake.apply(work, &submission).await?;
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use kesu_bus::{HandleError, OutboxWaker, event_meta, subjects};
+use kesu_bus::{HandleError, OutboxWaker, UnitOfWork, event_meta, subjects};
 use kesu_domain::time::{to_millis, to_timestamp};
 use kesu_domain::{Clock, ContactKey, FeedbackNumber, Policy, channel_from_token, channel_token};
 use kesu_proto::type_names;
@@ -18,7 +18,6 @@ use kesu_storage::Database;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use sqlx::AnyConnection;
 
 use crate::store;
 use crate::validate::{self, Verdict, field_error};
@@ -101,9 +100,41 @@ impl Intake {
         &self.key
     }
 
-    /// Takes a submission. `Ok(None)` means a stream delivery that was
-    /// applied before (a redelivery), so there is nothing new to answer.
+    /// Takes a submission in a unit of work of its own (request/reply and
+    /// gRPC). `Ok(None)` means a stream delivery that was applied before (a
+    /// redelivery), so there is nothing new to answer.
     pub async fn submit(&self, s: Submission<'_>) -> Result<Option<SubmitFeedbackResponse>, HandleError> {
+        // A concurrent submission of the same (channel, external id) on
+        // another replica makes our insert fail: look again, it is a duplicate.
+        for attempt in 0.. {
+            let mut work = UnitOfWork::begin(&self.db).await?;
+            if let Some((consumer, id)) = s.inbox
+                && !kesu_bus::inbox::claim(work.conn(), consumer, id).await?
+            {
+                return Ok(None);
+            }
+            match self.apply(&mut work, &s).await {
+                Ok(response) => {
+                    work.commit(&self.outbox).await?;
+                    return Ok(Some(response));
+                }
+                Err(e) if is_unique_violation(&e) && attempt < 3 => {
+                    let _ = work.rollback().await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Takes a submission inside the caller's unit of work (the stream's
+    /// batches): checks, de-duplicates, numbers, records, and emits the event.
+    pub async fn apply(
+        &self,
+        work: &mut UnitOfWork,
+        s: &Submission<'_>,
+    ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
         let now = self.clock.now();
         let subject_channel = subject_channel(s.subject);
         let (channel, verdict) = match &s.raw {
@@ -120,50 +151,31 @@ impl Intake {
             ),
         };
         let external_id = s.raw.as_ref().map(|r| clip(r.external_id.trim(), 128)).unwrap_or_default();
-        // A concurrent submission of the same (channel, external id) on
-        // another replica makes our insert fail: look again, it is a duplicate.
-        for attempt in 0.. {
-            let mut tx = self.db.begin().await?;
-            if let Some((consumer, id)) = s.inbox
-                && !kesu_bus::inbox::claim(&mut tx, consumer, id).await?
-            {
-                return Ok(None);
-            }
-            let result = match &verdict {
-                Verdict::Reject(errors) => self.reject(&mut tx, &s, channel, &external_id, errors, now).await,
-                Verdict::Accept(record) => self.take(&mut tx, &s, channel, record, &[], now).await,
-                Verdict::Review(record, problems) => self.take(&mut tx, &s, channel, record, problems, now).await,
-            };
-            match result {
-                Ok(response) => {
-                    tx.commit().await?;
-                    self.outbox.wake();
-                    let outcome = SubmitOutcome::try_from(response.outcome).unwrap_or_default();
-                    self.submissions
-                        .get_or_create(&SubmissionLabels {
-                            channel: channel_token(channel).unwrap_or("unknown").to_string(),
-                            outcome: outcome.as_str_name().trim_start_matches("SUBMIT_OUTCOME_").to_lowercase(),
-                            path: s.path.as_str().to_string(),
-                        })
-                        .inc();
-                    tracing::info!(
-                        feedback_number = %response.feedback_number,
-                        channel = channel_token(channel).unwrap_or("unknown"),
-                        outcome = outcome.as_str_name(),
-                        "submission taken"
-                    );
-                    return Ok(Some(response));
-                }
-                Err(e) if is_unique_violation(&e) && attempt < 3 => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        unreachable!("the loop returns")
+        let response = match &verdict {
+            Verdict::Reject(errors) => self.reject(work, s, channel, &external_id, errors, now).await?,
+            Verdict::Accept(record) => self.take(work, s, channel, record, &[], now).await?,
+            Verdict::Review(record, problems) => self.take(work, s, channel, record, problems, now).await?,
+        };
+        let outcome = SubmitOutcome::try_from(response.outcome).unwrap_or_default();
+        self.submissions
+            .get_or_create(&SubmissionLabels {
+                channel: channel_token(channel).unwrap_or("unknown").to_string(),
+                outcome: outcome.as_str_name().trim_start_matches("SUBMIT_OUTCOME_").to_lowercase(),
+                path: s.path.as_str().to_string(),
+            })
+            .inc();
+        tracing::debug!(
+            feedback_number = %response.feedback_number,
+            channel = channel_token(channel).unwrap_or("unknown"),
+            outcome = outcome.as_str_name(),
+            "submission taken"
+        );
+        Ok(response)
     }
 
     async fn take(
         &self,
-        conn: &mut AnyConnection,
+        work: &mut UnitOfWork,
         s: &Submission<'_>,
         channel: Channel,
         record: &kesu_proto::v1::Feedback,
@@ -172,11 +184,11 @@ impl Intake {
     ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
         let token = channel_token(channel).expect("accepted submissions have a channel");
         let correlation = format!("{token}:{}", record.external_id);
-        if let Some(existing) = store::find_by_external_id(conn, token, &record.external_id).await? {
-            return self.duplicate(conn, s, channel, &record.external_id, existing, now).await;
+        if let Some(existing) = store::find_by_external_id(work.conn(), token, &record.external_id).await? {
+            return self.duplicate(work, s, channel, &record.external_id, existing, now).await;
         }
         let day = now.with_timezone(&self.policy.time_zone()).date_naive();
-        let serial = store::next_serial(conn, &day.format("%Y%m%d").to_string()).await?;
+        let serial = store::next_serial(work.conn(), &day.format("%Y%m%d").to_string()).await?;
         let number = FeedbackNumber::new(&self.policy.doc.intake.number_prefix, day, serial)
             .expect("the policy's prefix is validated at load");
         let mut record = record.clone();
@@ -187,7 +199,7 @@ impl Intake {
         } else {
             ("pending_review", SubmitOutcome::PendingReview)
         };
-        store::insert_feedback(conn, &record, token, status, s.original, s.subject, to_millis(now)).await?;
+        store::insert_feedback(work.conn(), &record, token, status, s.original, s.subject, to_millis(now)).await?;
         let kind = if problems.is_empty() {
             feedback_event::Kind::Accepted(FeedbackAccepted { feedback: Some(record.clone()) })
         } else {
@@ -204,7 +216,7 @@ impl Intake {
             feedback_id: record.feedback_id.clone(),
             kind: Some(kind),
         };
-        enqueue(conn, if problems.is_empty() { "accepted" } else { "review_required" }, &event).await?;
+        emit(work, if problems.is_empty() { "accepted" } else { "review_required" }, &event).await?;
         Ok(SubmitFeedbackResponse {
             outcome: outcome as i32,
             feedback_id: record.feedback_id,
@@ -219,7 +231,7 @@ impl Intake {
     /// announced as a duplicate, answered with the number given first.
     async fn duplicate(
         &self,
-        conn: &mut AnyConnection,
+        work: &mut UnitOfWork,
         s: &Submission<'_>,
         channel: Channel,
         external_id: &str,
@@ -240,7 +252,7 @@ impl Intake {
                 reason: DuplicateReason::SameExternalId as i32,
             })),
         };
-        enqueue(conn, "duplicate", &event).await?;
+        emit(work, "duplicate", &event).await?;
         tracing::debug!(status = %existing.status, "duplicate of an earlier submission");
         Ok(SubmitFeedbackResponse {
             outcome: SubmitOutcome::Duplicate as i32,
@@ -254,7 +266,7 @@ impl Intake {
 
     async fn reject(
         &self,
-        conn: &mut AnyConnection,
+        work: &mut UnitOfWork,
         s: &Submission<'_>,
         channel: Channel,
         external_id: &str,
@@ -266,9 +278,9 @@ impl Intake {
         // is wrong with this copy.
         if !token.is_empty()
             && !external_id.is_empty()
-            && let Some(existing) = store::find_by_external_id(conn, token, external_id).await?
+            && let Some(existing) = store::find_by_external_id(work.conn(), token, external_id).await?
         {
-            return self.duplicate(conn, s, channel, external_id, existing, now).await;
+            return self.duplicate(work, s, channel, external_id, existing, now).await;
         }
         let rejection_id = uuid::Uuid::now_v7().to_string();
         let kept = RejectedSubmission {
@@ -278,7 +290,7 @@ impl Intake {
             errors: errors.to_vec(),
             original: s.original.to_vec(),
         };
-        store::insert_rejected(conn, &kept, token, external_id, to_millis(now)).await?;
+        store::insert_rejected(work.conn(), &kept, token, external_id, to_millis(now)).await?;
         let correlation = format!("{token}:{external_id}");
         let event = FeedbackEvent {
             meta: Some(event_meta("intake", &rejection_id, 0, to_timestamp(now), s.causation, &correlation)),
@@ -298,7 +310,7 @@ impl Intake {
                 original_size: s.original.len() as u64,
             })),
         };
-        enqueue(conn, "rejected", &event).await?;
+        emit(work, "rejected", &event).await?;
         Ok(SubmitFeedbackResponse {
             outcome: SubmitOutcome::Rejected as i32,
             feedback_id: String::new(),
@@ -310,10 +322,9 @@ impl Intake {
     }
 }
 
-async fn enqueue(conn: &mut AnyConnection, kind: &str, event: &FeedbackEvent) -> Result<(), sqlx::Error> {
+async fn emit(work: &mut UnitOfWork, kind: &str, event: &FeedbackEvent) -> Result<(), sqlx::Error> {
     let id = event.meta.as_ref().map(|m| m.event_id.as_str()).unwrap_or_default();
-    kesu_bus::outbox::enqueue_protobuf(conn, subjects::feedback_event(kind), id, type_names::FEEDBACK_EVENT, event)
-        .await
+    work.emit_protobuf(subjects::feedback_event(kind), id, type_names::FEEDBACK_EVENT, event).await
 }
 
 /// The channel named by a `feedback.raw.<channel>` or `feedback.submit.<channel>` subject.

@@ -16,8 +16,8 @@ mod store;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kesu_bus::subjects::{NOTIFY, TICKETS};
-use kesu_bus::{ConsumerSpec, Delivery as BusDelivery, HandleError, Handler, OutboxWaker, event_meta, subjects};
+use kesu_bus::subjects::TICKETS;
+use kesu_bus::{ConsumerSpec, Delivery as BusDelivery, HandleError, Handler, UnitOfWork, event_meta, subjects};
 use kesu_config::{ConfigError, Env};
 use kesu_domain::time::{to_millis, to_timestamp};
 use kesu_domain::{Clock, ContactKey, Policy, SystemClock};
@@ -28,7 +28,7 @@ use kesu_proto::v1::{
     NotificationSuppressed, Recipient, RecipientKind, Ticket, TicketEvent, notification_event,
 };
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
-use kesu_storage::{Database, Migrations};
+use kesu_storage::Migrations;
 use tokio_util::sync::CancellationToken;
 
 use crate::compose::Unreachable;
@@ -63,18 +63,10 @@ pub async fn start(
 ) -> Result<RunningService, StartError> {
     let settings = config.common.consumer.clone();
     let policy = config.common.policy.clone();
-    let mut core = ServiceCore::start(config.common, MIGRATIONS, &[TICKETS, NOTIFY], shutdown).await?;
-    let spec = ConsumerSpec::new(TICKETS, SERVICE, settings);
-    let handler = TicketEvents {
-        db: core.db.clone(),
-        outbox: core.outbox.clone(),
-        readiness: core.readiness.clone(),
-        policy: policy.clone(),
-        key: config.contact_key,
-        clock,
-        inbox: spec.inbox_name(),
-    };
-    core.consume(spec, Arc::new(handler)).await?;
+    let mut core = ServiceCore::start(config.common, MIGRATIONS, shutdown).await?;
+    let handler =
+        TicketEvents { readiness: core.readiness.clone(), policy: policy.clone(), key: config.contact_key, clock };
+    core.consume(ConsumerSpec::new(TICKETS, SERVICE, settings), Arc::new(handler));
 
     let (router, health) = kesu_runtime::grpc_router();
     health.set_serving::<NotificationServiceServer<grpc::NotificationApi>>().await;
@@ -87,20 +79,17 @@ pub async fn start(
 const CONTACT_KEY_CHECK: &str = "contact key opens sealed contacts";
 
 struct TicketEvents {
-    db: Database,
-    outbox: OutboxWaker,
     readiness: kesu_runtime::Readiness,
     policy: Arc<Policy>,
     key: ContactKey,
     clock: Arc<dyn Clock>,
-    inbox: String,
 }
 
 impl Handler for TicketEvents {
-    async fn handle(&self, d: &BusDelivery) -> Result<(), HandleError> {
+    async fn handle(&self, work: &mut UnitOfWork, d: &BusDelivery) -> Result<(), HandleError> {
         let event: TicketEvent = d.decode(type_names::TICKET_EVENT)?;
         match kesu_domain::events::created_ticket(&event).map_err(|e| HandleError::Permanent(e.into()))? {
-            Some(ticket) => self.acknowledge(d, &event, ticket).await,
+            Some(ticket) => self.acknowledge(work, &event, ticket).await,
             None => Ok(()),
         }
     }
@@ -114,7 +103,12 @@ enum Decision {
 
 impl TicketEvents {
     /// The customer is told their feedback was accepted, with its number.
-    async fn acknowledge(&self, d: &BusDelivery, event: &TicketEvent, ticket: &Ticket) -> Result<(), HandleError> {
+    async fn acknowledge(
+        &self,
+        work: &mut UnitOfWork,
+        event: &TicketEvent,
+        ticket: &Ticket,
+    ) -> Result<(), HandleError> {
         let purpose = NotificationPurpose::Acknowledgement;
         let template_id = "acknowledgement";
         let now = self.clock.now();
@@ -174,12 +168,7 @@ impl TicketEvents {
         };
         let dedup_key = format!("{}:{}:customer", ticket.ticket_id, store::purpose_name(purpose as i32));
 
-        let mut tx = self.db.begin().await?;
-        if !kesu_bus::inbox::claim(&mut tx, &self.inbox, &d.message_id).await? {
-            return Ok(());
-        }
-        if !store::insert_delivery(&mut tx, &record, &dedup_key, to_millis(now)).await? {
-            tx.commit().await?;
+        if !store::insert_delivery(work.conn(), &record, &dedup_key, to_millis(now)).await? {
             return Ok(());
         }
         let source = event.meta.clone().unwrap_or_default();
@@ -221,37 +210,23 @@ impl TicketEvents {
                     ..Default::default()
                 };
                 let subject = subjects::notify_request(store::channel_name(channel as i32));
-                kesu_bus::outbox::enqueue_protobuf(
-                    &mut tx,
-                    subject,
-                    &request_event_id,
-                    type_names::NOTIFICATION_REQUEST,
-                    &request,
-                )
-                .await?;
+                work.emit_protobuf(subject, &request_event_id, type_names::NOTIFICATION_REQUEST, &request).await?;
                 let requested = notice(notification_event::Kind::Requested(NotificationRequested { not_before: None }));
-                enqueue_notice(&mut tx, "requested", &requested).await?;
-                tracing::info!(ticket_id = %ticket.ticket_id, channel = store::channel_name(channel as i32), "acknowledgement requested");
+                emit_notice(work, "requested", &requested).await?;
+                tracing::debug!(ticket_id = %ticket.ticket_id, channel = store::channel_name(channel as i32), "acknowledgement requested");
             }
             Decision::Suppress(reason) => {
                 let suppressed =
                     notice(notification_event::Kind::Suppressed(NotificationSuppressed { reason: reason.clone() }));
-                enqueue_notice(&mut tx, "suppressed", &suppressed).await?;
+                emit_notice(work, "suppressed", &suppressed).await?;
                 tracing::info!(ticket_id = %ticket.ticket_id, reason = %reason, "acknowledgement suppressed");
             }
         }
-        tx.commit().await?;
-        self.outbox.wake();
         Ok(())
     }
 }
 
-async fn enqueue_notice(
-    conn: &mut sqlx::AnyConnection,
-    kind: &str,
-    event: &NotificationEvent,
-) -> Result<(), sqlx::Error> {
+async fn emit_notice(work: &mut UnitOfWork, kind: &str, event: &NotificationEvent) -> Result<(), sqlx::Error> {
     let id = event.meta.as_ref().map(|m| m.event_id.as_str()).unwrap_or_default();
-    kesu_bus::outbox::enqueue_protobuf(conn, subjects::notify_event(kind), id, type_names::NOTIFICATION_EVENT, event)
-        .await
+    work.emit_protobuf(subjects::notify_event(kind), id, type_names::NOTIFICATION_EVENT, event).await
 }

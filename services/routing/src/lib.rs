@@ -12,8 +12,8 @@ pub mod tickets;
 
 use std::sync::Arc;
 
-use kesu_bus::subjects::{FEEDBACK, TICKETS};
-use kesu_bus::{ConsumerSpec, Delivery, HandleError, Handler, OutboxWaker, event_meta, subjects};
+use kesu_bus::subjects::FEEDBACK;
+use kesu_bus::{ConsumerSpec, Delivery, HandleError, Handler, UnitOfWork, event_meta, subjects};
 use kesu_config::{ConfigError, Env};
 use kesu_domain::time::{to_millis, to_timestamp};
 use kesu_domain::{Clock, Policy, SystemClock};
@@ -21,7 +21,7 @@ use kesu_proto::type_names;
 use kesu_proto::v1::ticket_service_server::TicketServiceServer;
 use kesu_proto::v1::{Feedback, FeedbackEvent, TicketCreated, TicketEvent, feedback_event, ticket_event};
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
-use kesu_storage::{Database, Migrations};
+use kesu_storage::Migrations;
 use tokio_util::sync::CancellationToken;
 
 pub const SERVICE: &str = "routing";
@@ -52,11 +52,8 @@ pub async fn start(
 ) -> Result<RunningService, StartError> {
     let settings = config.common.consumer.clone();
     let policy = config.common.policy.clone();
-    let mut core = ServiceCore::start(config.common, MIGRATIONS, &[FEEDBACK, TICKETS], shutdown).await?;
-    let spec = ConsumerSpec::new(FEEDBACK, SERVICE, settings);
-    let handler =
-        FeedbackEvents { db: core.db.clone(), outbox: core.outbox.clone(), policy, clock, inbox: spec.inbox_name() };
-    core.consume(spec, Arc::new(handler)).await?;
+    let mut core = ServiceCore::start(config.common, MIGRATIONS, shutdown).await?;
+    core.consume(ConsumerSpec::new(FEEDBACK, SERVICE, settings), Arc::new(FeedbackEvents { policy, clock }));
 
     let (router, health) = kesu_runtime::grpc_router();
     health.set_serving::<TicketServiceServer<grpc::TicketApi>>().await;
@@ -67,15 +64,12 @@ pub async fn start(
 /// Intake's events: accepted feedback becomes a ticket; the others need no
 /// ticket (yet).
 struct FeedbackEvents {
-    db: Database,
-    outbox: OutboxWaker,
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
-    inbox: String,
 }
 
 impl Handler for FeedbackEvents {
-    async fn handle(&self, d: &Delivery) -> Result<(), HandleError> {
+    async fn handle(&self, work: &mut UnitOfWork, d: &Delivery) -> Result<(), HandleError> {
         let event: FeedbackEvent = d.decode(type_names::FEEDBACK_EVENT)?;
         match &event.kind {
             Some(feedback_event::Kind::Accepted(accepted)) => {
@@ -83,7 +77,7 @@ impl Handler for FeedbackEvents {
                     .feedback
                     .as_ref()
                     .ok_or_else(|| HandleError::Permanent("feedback.evt.accepted without its feedback".into()))?;
-                self.create_ticket(d, &event, feedback).await
+                self.create_ticket(work, &event, feedback).await
             }
             Some(_) => Ok(()),
             None => {
@@ -95,24 +89,24 @@ impl Handler for FeedbackEvents {
 }
 
 impl FeedbackEvents {
-    async fn create_ticket(&self, d: &Delivery, event: &FeedbackEvent, feedback: &Feedback) -> Result<(), HandleError> {
+    async fn create_ticket(
+        &self,
+        work: &mut UnitOfWork,
+        event: &FeedbackEvent,
+        feedback: &Feedback,
+    ) -> Result<(), HandleError> {
         if feedback.feedback_id.is_empty() || feedback.feedback_number.is_empty() {
             return Err(HandleError::Permanent("accepted feedback without id or number".into()));
         }
         let now = self.clock.now();
         let ticket = tickets::from_feedback(feedback, uuid::Uuid::now_v7().to_string(), &self.policy, now);
-        let mut tx = self.db.begin().await?;
-        if !kesu_bus::inbox::claim(&mut tx, &self.inbox, &d.message_id).await? {
-            return Ok(());
-        }
-        if !store::insert_ticket(&mut tx, &ticket, to_millis(now)).await? {
+        if !store::insert_ticket(work.conn(), &ticket, to_millis(now)).await? {
             tracing::debug!(feedback_number = %feedback.feedback_number, "feedback already has a ticket");
-            tx.commit().await?;
             return Ok(());
         }
         let summary =
             format!("created: priority {}, department {}", tickets::priority_name(ticket.priority), ticket.department);
-        store::insert_history(&mut tx, &ticket.ticket_id, 1, "created", "system", to_millis(now), &summary).await?;
+        store::insert_history(work.conn(), &ticket.ticket_id, 1, "created", "system", to_millis(now), &summary).await?;
         let correlation = event.meta.as_ref().map(|m| m.correlation_id.as_str()).unwrap_or_default();
         let causation = event.meta.as_ref().map(|m| m.event_id.as_str()).unwrap_or_default();
         let meta = event_meta(SERVICE, &ticket.ticket_id, 1, to_timestamp(now), causation, correlation);
@@ -123,17 +117,8 @@ impl FeedbackEvents {
             actor: "system".into(),
             kind: Some(ticket_event::Kind::Created(TicketCreated {})),
         };
-        kesu_bus::outbox::enqueue_protobuf(
-            &mut tx,
-            subjects::ticket_event("created"),
-            &event_id,
-            type_names::TICKET_EVENT,
-            &out,
-        )
-        .await?;
-        tx.commit().await?;
-        self.outbox.wake();
-        tracing::info!(feedback_number = %ticket.feedback_number, ticket_id = %ticket.ticket_id, "ticket created");
+        work.emit_protobuf(subjects::ticket_event("created"), &event_id, type_names::TICKET_EVENT, &out).await?;
+        tracing::debug!(feedback_number = %ticket.feedback_number, ticket_id = %ticket.ticket_id, "ticket created");
         Ok(())
     }
 }

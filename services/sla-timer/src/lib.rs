@@ -12,8 +12,8 @@ mod store;
 
 use std::sync::Arc;
 
-use kesu_bus::subjects::{SLA, TICKETS};
-use kesu_bus::{ConsumerSpec, Delivery, HandleError, Handler, OutboxWaker, event_meta, subjects};
+use kesu_bus::subjects::TICKETS;
+use kesu_bus::{ConsumerSpec, Delivery, HandleError, Handler, UnitOfWork, event_meta, subjects};
 use kesu_config::{ConfigError, Env};
 use kesu_domain::time::to_timestamp;
 use kesu_domain::{Clock, Policy, SystemClock};
@@ -21,7 +21,7 @@ use kesu_proto::type_names;
 use kesu_proto::v1::sla_service_server::SlaServiceServer;
 use kesu_proto::v1::{SlaArmed, SlaEvent, Ticket, TicketEvent, sla_event};
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
-use kesu_storage::{Database, Migrations};
+use kesu_storage::Migrations;
 use tokio_util::sync::CancellationToken;
 
 pub const SERVICE: &str = "sla-timer";
@@ -52,16 +52,11 @@ pub async fn start(
 ) -> Result<RunningService, StartError> {
     let settings = config.common.consumer.clone();
     let policy = config.common.policy.clone();
-    let mut core = ServiceCore::start(config.common, MIGRATIONS, &[TICKETS, SLA], shutdown).await?;
-    let spec = ConsumerSpec::new(TICKETS, SERVICE, settings);
-    let handler = TicketEvents {
-        db: core.db.clone(),
-        outbox: core.outbox.clone(),
-        policy,
-        clock: clock.clone(),
-        inbox: spec.inbox_name(),
-    };
-    core.consume(spec, Arc::new(handler)).await?;
+    let mut core = ServiceCore::start(config.common, MIGRATIONS, shutdown).await?;
+    core.consume(
+        ConsumerSpec::new(TICKETS, SERVICE, settings),
+        Arc::new(TicketEvents { policy, clock: clock.clone() }),
+    );
 
     let (router, health) = kesu_runtime::grpc_router();
     health.set_serving::<SlaServiceServer<grpc::SlaApi>>().await;
@@ -70,40 +65,32 @@ pub async fn start(
 }
 
 struct TicketEvents {
-    db: Database,
-    outbox: OutboxWaker,
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
-    inbox: String,
 }
 
 impl Handler for TicketEvents {
-    async fn handle(&self, d: &Delivery) -> Result<(), HandleError> {
+    async fn handle(&self, work: &mut UnitOfWork, d: &Delivery) -> Result<(), HandleError> {
         let event: TicketEvent = d.decode(type_names::TICKET_EVENT)?;
         match kesu_domain::events::created_ticket(&event).map_err(|e| HandleError::Permanent(e.into()))? {
-            Some(ticket) => self.arm(d, &event, ticket).await,
+            Some(ticket) => self.arm(work, &event, ticket).await,
             None => Ok(()),
         }
     }
 }
 
 impl TicketEvents {
-    async fn arm(&self, d: &Delivery, event: &TicketEvent, ticket: &Ticket) -> Result<(), HandleError> {
+    async fn arm(&self, work: &mut UnitOfWork, event: &TicketEvent, ticket: &Ticket) -> Result<(), HandleError> {
         let now = self.clock.now();
         let clocks = clocks::arm(ticket, &self.policy, now);
         let priority = kesu_domain::Priority::from_proto(ticket.priority).unwrap_or(self.policy.default_priority());
-        let mut tx = self.db.begin().await?;
-        if !kesu_bus::inbox::claim(&mut tx, &self.inbox, &d.message_id).await? {
-            return Ok(());
-        }
         let mut armed = Vec::new();
         for clock in clocks {
-            if store::insert_clock(&mut tx, &clock, priority.as_str(), &ticket.department).await? {
+            if store::insert_clock(work.conn(), &clock, priority.as_str(), &ticket.department).await? {
                 armed.push(clock);
             }
         }
         if armed.is_empty() {
-            tx.commit().await?;
             return Ok(());
         }
         let meta = event.meta.clone().unwrap_or_default();
@@ -126,17 +113,8 @@ impl TicketEvents {
             fired_late: false,
             kind: Some(sla_event::Kind::Armed(SlaArmed { clocks: armed })),
         };
-        kesu_bus::outbox::enqueue_protobuf(
-            &mut tx,
-            subjects::sla_event("armed"),
-            &event_id,
-            type_names::SLA_EVENT,
-            &out,
-        )
-        .await?;
-        tx.commit().await?;
-        self.outbox.wake();
-        tracing::info!(ticket_id = %ticket.ticket_id, priority = priority.as_str(), "SLA clocks armed");
+        work.emit_protobuf(subjects::sla_event("armed"), &event_id, type_names::SLA_EVENT, &out).await?;
+        tracing::debug!(ticket_id = %ticket.ticket_id, priority = priority.as_str(), "SLA clocks armed");
         Ok(())
     }
 }

@@ -1,10 +1,39 @@
 //! The inbox: which messages a consumer has already applied.
 //!
-//! A handler claims the message id in the same transaction as its effects;
-//! if the claim finds the id already there, the message is a redelivery of
-//! something committed before, and the handler skips it.
+//! The consume loop claims the message ids of a batch in the same
+//! transaction as the handlers' effects; an id already there is a
+//! redelivery of something committed before, and its handler is skipped.
+
+use std::collections::HashSet;
 
 use sqlx::AnyConnection;
+
+/// Records the ids of a batch as applied by `consumer` in one statement per
+/// chunk; returns those that were not recorded before.
+pub async fn claim_batch(
+    conn: &mut AnyConnection,
+    consumer: &str,
+    message_ids: &[&str],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut claimed = HashSet::with_capacity(message_ids.len());
+    let now = crate::now_millis();
+    // Placeholders in order of first use ($1 consumer, $2 time, then the
+    // ids), which both back ends bind alike; SQLite allows 32,766 per statement.
+    for chunk in message_ids.chunks(1000) {
+        let rows: Vec<String> = (0..chunk.len()).map(|i| format!("($1, $2, ${})", i + 3)).collect();
+        let sql = format!(
+            "INSERT INTO kesu_inbox (consumer, processed_at, message_id) VALUES {} \
+             ON CONFLICT (consumer, message_id) DO NOTHING RETURNING message_id",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(consumer).bind(now);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        claimed.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(claimed)
+}
 
 /// Records `message_id` as applied by `consumer`; `false` if it already was.
 pub async fn claim(conn: &mut AnyConnection, consumer: &str, message_id: &str) -> Result<bool, sqlx::Error> {

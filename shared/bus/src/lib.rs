@@ -1,20 +1,25 @@
 //! The bus: NATS JetStream as every kesu service uses it.
 //!
 //! - [`subjects`]: the subject and stream names (the contract in code);
-//! - [`Bus`]: connection, idempotent stream declaration, publishing with
-//!   `Nats-Msg-Id`, `traceparent`, content type and message type headers;
-//! - [`consume`]: durable pull consumers with explicit ack after commit,
-//!   bounded concurrency, redelivery with back-off, max-deliver and a
-//!   dead-letter path that keeps the original bytes, headers and the error;
+//! - [`Bus`]: connection, declaration of the streams a service owns,
+//!   publishing with `Nats-Msg-Id`, `traceparent`, content type and message
+//!   type headers;
+//! - [`consume`]: durable pull consumers applying batches of messages in one
+//!   [`UnitOfWork`] each, acked after the commit, with redelivery back-off,
+//!   max-deliver and a [`dead_letter`] path that keeps the original bytes,
+//!   headers and the error;
 //! - [`inbox`] and [`outbox`]: effectively-once processing on top of
 //!   at-least-once delivery (see docs/delivery.md).
 
+mod batch;
 pub mod consume;
+pub mod dead_letter;
 pub mod inbox;
 mod metrics;
 pub mod outbox;
 pub mod publish;
 pub mod subjects;
+pub mod unit_of_work;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,11 +29,12 @@ use kesu_config::{ConfigError, Env, Secret};
 use kesu_storage::Migrations;
 use kesu_telemetry::MetricsRegistry;
 
-pub use consume::{ConsumerSettings, ConsumerSpec, Delivery, HandleError, Handler};
+pub use consume::{Consumer, ConsumerSettings, ConsumerSpec, Delivery, HandleError, Handler};
 pub use metrics::BusMetrics;
 pub use outbox::{OutboxRelay, OutboxWaker};
 pub use publish::{Outgoing, event_meta};
 pub use subjects::StreamSpec;
+pub use unit_of_work::UnitOfWork;
 
 /// The inbox and outbox tables; every service includes these in its
 /// database (versions 1–999 are reserved for shared crates).
@@ -40,6 +46,8 @@ pub enum BusError {
     Connect { url: String, waited: Duration, error: String },
     #[error("declaring stream {stream}: {error}")]
     Stream { stream: String, error: String },
+    #[error("stream {stream} does not exist yet (it is declared by {owner}): {error}")]
+    MissingStream { stream: String, owner: &'static str, error: String },
     #[error("declaring consumer {consumer} on {stream}: {error}")]
     Consumer { stream: String, consumer: String, error: String },
     #[error("publishing to {subject}: {error}")]
@@ -83,6 +91,7 @@ impl BusConfig {
                 duplicate_window: env.duration("STREAM_DUPLICATE_WINDOW", Duration::from_secs(120))?,
                 dlq_max_age: env.duration("DLQ_MAX_AGE", Duration::from_secs(30 * 24 * 3600))?,
                 replicas: env.bounded("STREAM_REPLICAS", 1, 1, 5)? as usize,
+                max_message_size: -1,
             },
         })
     }
@@ -156,17 +165,17 @@ impl Bus {
             }
         };
         let js = jetstream::new(client.clone());
-        Ok(Self {
-            client,
-            js,
-            service: service.into(),
-            config: Arc::new(config.clone()),
-            metrics: BusMetrics::new(registry),
-        })
+        let mut config = config.clone();
+        let max_payload = client.server_info().max_payload as i64;
+        if max_payload > 2 * subjects::DEAD_LETTER_HEADER_ROOM {
+            config.streams.max_message_size = (max_payload - subjects::DEAD_LETTER_HEADER_ROOM) as i32;
+        }
+        Ok(Self { client, js, service: service.into(), config: Arc::new(config), metrics: BusMetrics::new(registry) })
     }
 
     /// Declares the given streams (creates them, or updates limits that
-    /// changed). Idempotent: every replica does it at start.
+    /// changed). Idempotent: every replica does it at start. A service
+    /// declares only the streams it owns ([`subjects::owned_by`]).
     pub async fn ensure_streams(&self, specs: &[StreamSpec]) -> Result<(), BusError> {
         for spec in specs {
             subjects::ensure_stream(&self.js, spec, &self.config.streams).await?;
@@ -184,6 +193,11 @@ impl Bus {
 
     pub fn jetstream(&self) -> &jetstream::Context {
         &self.js
+    }
+
+    /// The stream limits in force (the max message size follows the server).
+    pub fn stream_settings(&self) -> &subjects::StreamSettings {
+        &self.config.streams
     }
 
     pub fn metrics(&self) -> &BusMetrics {

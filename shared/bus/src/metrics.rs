@@ -59,7 +59,7 @@ impl BusMetrics {
         };
         registry.register(|r| {
             r.register("bus_consumed", "Messages handled, by stream, consumer and outcome", metrics.consumed.clone());
-            r.register("bus_handle_seconds", "Time to handle one message", metrics.handle_seconds.clone());
+            r.register("bus_handle_seconds", "Time to apply one batch of messages", metrics.handle_seconds.clone());
             r.register("bus_published", "Messages published, by subject prefix", metrics.published.clone());
             r.register("outbox_pending", "Outbox rows waiting to be published", metrics.outbox_pending.clone());
             r.register("outbox_published", "Outbox rows published", metrics.outbox_published.clone());
@@ -79,12 +79,16 @@ impl BusMetrics {
     }
 
     pub(crate) fn consumed(&self, stream: &str, consumer: &str, outcome: &str) {
+        self.consumed_n(stream, consumer, outcome, 1);
+    }
+
+    pub(crate) fn consumed_n(&self, stream: &str, consumer: &str, outcome: &str, n: u64) {
         self.consumed
             .get_or_create(&ConsumedLabels {
                 stream: stream.to_string(),
                 consumer: consumer.to_string(),
                 outcome: outcome.to_string(),
             })
-            .inc();
+            .inc_by(n);
     }
 }

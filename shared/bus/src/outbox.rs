@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Bus, BusError, Outgoing};
 
-/// Adds an event to the outbox inside the caller's transaction.
+/// Adds an event to the outbox inside the caller's transaction (handlers use
+/// [`crate::UnitOfWork::emit`]).
 pub async fn enqueue(conn: &mut AnyConnection, msg: &Outgoing) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO kesu_outbox (event_id, subject, msg_type, payload, traceparent, created_at)
@@ -145,7 +146,7 @@ impl OutboxRelay {
         match self.db.backend() {
             Backend::Postgres => {
                 // Replicas share the table: each claims rows the others have not.
-                let mut tx = self.db.pool().begin().await?;
+                let mut tx = self.db.writer().begin().await?;
                 let rows: Vec<OutboxRow> = sqlx::query_as(
                     "SELECT id, event_id, subject, msg_type, payload, traceparent FROM kesu_outbox
                      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -173,7 +174,7 @@ impl OutboxRelay {
                     park(&mut tx, &parked).await?;
                     tx.commit().await?;
                 }
-                let mut conn = self.db.pool().acquire().await?;
+                let mut conn = self.db.writer().acquire().await?;
                 delete(&mut conn, &done).await?;
                 failure.map_or(Ok(done.len() + parked.len()), Err)
             }
@@ -242,7 +243,8 @@ async fn park(conn: &mut AnyConnection, rows: &[(i64, String)]) -> Result<(), sq
 }
 
 async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
-    for chunk in ids.chunks(500) {
+    // One statement for a whole relay batch.
+    for chunk in ids.chunks(1024) {
         let sql = format!("DELETE FROM kesu_outbox WHERE id IN ({})", Database::placeholders(1, chunk.len()));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {

@@ -5,9 +5,17 @@
 //! - `feedback.evt.<kind>`: intake's facts (stream FEEDBACK)
 //! - `ticket.evt.<kind>`: routing's facts (stream TICKETS)
 //! - `sla.evt.<kind>`: sla-timer's facts (stream SLA)
-//! - `notify.req.<channel>`, `notify.evt.<kind>`: notification (stream NOTIFY)
-//! - `dlq.<service>`: dead letters (stream DLQ)
+//! - `notify.req.<channel>`: requests for senders, with addresses (stream
+//!   NOTIFY_REQUESTS)
+//! - `notify.evt.<kind>`: notification events, never addresses (stream
+//!   NOTIFICATIONS)
+//! - `dlq.<service>`: dead letters (stream DLQ_<SERVICE>, one per service)
+//!
+//! Each stream has one owner: the service that produces it declares it and
+//! keeps its limits; consumers only declare their durable consumers.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
@@ -23,44 +31,94 @@ pub const NOTIFY_REQ_PREFIX: &str = "notify.req";
 pub const NOTIFY_EVT_PREFIX: &str = "notify.evt";
 pub const DLQ_PREFIX: &str = "dlq";
 
-/// A stream and the subjects it captures.
+/// A stream, the subjects it captures, and the service that declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamSpec {
     pub name: &'static str,
     pub subjects: &'static [&'static str],
     pub description: &'static str,
+    /// The only service that declares and updates the stream.
+    pub owner: &'static str,
 }
 
 pub const FEEDBACK_RAW: StreamSpec = StreamSpec {
     name: "FEEDBACK_RAW",
     subjects: &["feedback.raw.>"],
     description: "Raw feedback as channel adapters publish it (kesu.v1.RawFeedback)",
+    owner: "intake",
 };
 pub const FEEDBACK: StreamSpec = StreamSpec {
     name: "FEEDBACK",
     subjects: &["feedback.evt.>"],
     description: "Intake's feedback events (kesu.v1.FeedbackEvent)",
+    owner: "intake",
 };
 pub const TICKETS: StreamSpec = StreamSpec {
     name: "TICKETS",
     subjects: &["ticket.evt.>"],
     description: "Routing's ticket events (kesu.v1.TicketEvent)",
+    owner: "routing",
 };
-pub const SLA: StreamSpec =
-    StreamSpec { name: "SLA", subjects: &["sla.evt.>"], description: "SLA clock events (kesu.v1.SlaEvent)" };
-pub const NOTIFY: StreamSpec = StreamSpec {
-    name: "NOTIFY",
-    subjects: &["notify.req.>", "notify.evt.>"],
-    description: "Notification requests for senders and delivery events",
+pub const SLA: StreamSpec = StreamSpec {
+    name: "SLA",
+    subjects: &["sla.evt.>"],
+    description: "SLA clock events (kesu.v1.SlaEvent)",
+    owner: "sla-timer",
 };
-pub const DLQ: StreamSpec = StreamSpec {
-    name: "DLQ",
-    subjects: &["dlq.>"],
-    description: "Dead letters: original bytes and headers plus Kesu-Dlq-* headers",
+/// Requests for senders: these carry addresses, so only senders read them.
+pub const NOTIFY_REQUESTS: StreamSpec = StreamSpec {
+    name: "NOTIFY_REQUESTS",
+    subjects: &["notify.req.>"],
+    description: "Notification requests for senders, with addresses (kesu.v1.NotificationRequest)",
+    owner: "notification",
+};
+/// What happened to notifications, without addresses.
+pub const NOTIFICATIONS: StreamSpec = StreamSpec {
+    name: "NOTIFICATIONS",
+    subjects: &["notify.evt.>"],
+    description: "Notification events, without addresses (kesu.v1.NotificationEvent)",
+    owner: "notification",
 };
 
-/// Every stream, in dependency order.
-pub const ALL_STREAMS: [StreamSpec; 6] = [FEEDBACK_RAW, FEEDBACK, TICKETS, SLA, NOTIFY, DLQ];
+/// The event streams, in dependency order (dead-letter streams are per
+/// service: [`dead_letters`]).
+pub const ALL_STREAMS: [StreamSpec; 6] = [FEEDBACK_RAW, FEEDBACK, TICKETS, SLA, NOTIFY_REQUESTS, NOTIFICATIONS];
+
+/// The streams `service` owns, its dead-letter stream included.
+pub fn owned_by(service: &str) -> Vec<StreamSpec> {
+    let mut owned: Vec<StreamSpec> = ALL_STREAMS.iter().copied().filter(|s| s.owner == service).collect();
+    owned.push(dead_letters(service));
+    owned
+}
+
+/// The dead-letter stream of one service: `DLQ_<SERVICE>` capturing
+/// `dlq.<service>`, declared by that service.
+pub fn dead_letters(service: &str) -> StreamSpec {
+    static SPECS: Mutex<Option<HashMap<String, StreamSpec>>> = Mutex::new(None);
+    let mut specs = SPECS.lock().expect("dead-letter spec cache poisoned");
+    *specs.get_or_insert_with(HashMap::new).entry(service.to_string()).or_insert_with(|| {
+        // Leaked once per service name: stream specs are static everywhere else.
+        let name: &'static str =
+            Box::leak(format!("{DLQ_STREAM_PREFIX}{}", service.to_ascii_uppercase().replace(['-', '.'], "_")).into());
+        let subject: &'static str = Box::leak(dlq(service).into());
+        let subjects: &'static [&'static str] = Box::leak(vec![subject].into_boxed_slice());
+        let owner: &'static str = Box::leak(service.to_string().into());
+        StreamSpec {
+            name,
+            subjects,
+            description: "Dead letters: original bytes and headers plus Kesu-Dlq-* headers",
+            owner,
+        }
+    })
+}
+
+/// Dead-letter streams are named `DLQ_<SERVICE>`.
+pub const DLQ_STREAM_PREFIX: &str = "DLQ_";
+
+/// Room kept below the server's max payload for the headers a dead letter
+/// adds to the original: an input message at the stream's limit can always
+/// be dead-lettered.
+pub const DEAD_LETTER_HEADER_ROOM: i64 = 16 * 1024;
 
 pub fn raw_feedback(channel_token: &str) -> String {
     format!("{FEEDBACK_RAW_PREFIX}.{channel_token}")
@@ -110,6 +168,9 @@ pub struct StreamSettings {
     /// How long dead letters are kept: longer than everything else, so
     /// there is time to look at them and replay them.
     pub dlq_max_age: Duration,
+    /// Largest message an event stream accepts (the server's max payload
+    /// less [`DEAD_LETTER_HEADER_ROOM`]); -1 for the server's limit.
+    pub max_message_size: i32,
 }
 
 impl Default for StreamSettings {
@@ -119,18 +180,21 @@ impl Default for StreamSettings {
             duplicate_window: Duration::from_secs(120),
             replicas: 1,
             dlq_max_age: Duration::from_secs(30 * 24 * 3600),
+            max_message_size: -1,
         }
     }
 }
 
 fn stream_config(spec: &StreamSpec, settings: &StreamSettings) -> stream::Config {
+    let dead_letters = spec.name.starts_with(DLQ_STREAM_PREFIX);
     stream::Config {
         name: spec.name.to_string(),
         subjects: spec.subjects.iter().map(|s| s.to_string()).collect(),
         description: Some(spec.description.to_string()),
         retention: stream::RetentionPolicy::Limits,
         storage: stream::StorageType::File,
-        max_age: if spec.name == DLQ.name { settings.dlq_max_age } else { settings.max_age },
+        max_age: if dead_letters { settings.dlq_max_age } else { settings.max_age },
+        max_message_size: if dead_letters { -1 } else { settings.max_message_size },
         duplicate_window: settings.duplicate_window,
         num_replicas: settings.replicas,
         ..Default::default()
@@ -151,12 +215,14 @@ pub(crate) async fn ensure_stream(
             let differs = have.subjects != wanted.subjects
                 || have.max_age != wanted.max_age
                 || have.duplicate_window != wanted.duplicate_window
+                || have.max_message_size != wanted.max_message_size
                 || have.description != wanted.description;
             if differs {
                 let mut update = have.clone();
                 update.subjects = wanted.subjects.clone();
                 update.max_age = wanted.max_age;
                 update.duplicate_window = wanted.duplicate_window;
+                update.max_message_size = wanted.max_message_size;
                 update.description = wanted.description.clone();
                 js.update_stream(update).await.map_err(|e| err(&e))?;
                 tracing::info!(stream = spec.name, "stream limits updated");
@@ -170,6 +236,11 @@ pub(crate) async fn ensure_stream(
                 tracing::debug!(stream = spec.name, error = %e, "stream created concurrently");
                 Ok(())
             }
+            Err(e) if e.to_string().contains("overlap") => Err(err(&format!(
+                "{e}: another stream captures {:?}; streams of kesu before 0.2 (NOTIFY, DLQ) must be removed once \
+                 drained (`nats stream rm NOTIFY`, `nats stream rm DLQ`), see docs/contract.md",
+                spec.subjects
+            ))),
             Err(e) => Err(err(&e)),
         },
     }

@@ -1,16 +1,17 @@
 //! The bus against a real nats-server and both database back ends.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use bytes::Bytes;
 use futures::StreamExt;
 use kesu_bus::consume::{self, DLQ_DELIVERIES, DLQ_ERROR, DLQ_SUBJECT, DedupKey};
-use kesu_bus::subjects::{self, DLQ, FEEDBACK, FEEDBACK_RAW};
+use kesu_bus::subjects::{self, FEEDBACK, FEEDBACK_RAW};
 use kesu_bus::{
-    Bus, BusConfig, ConsumerSettings, ConsumerSpec, Delivery, HandleError, Handler, OutboxRelay, OutboxWaker, Outgoing,
+    Bus, BusConfig, Consumer, ConsumerSettings, ConsumerSpec, Delivery, HandleError, Handler, OutboxRelay, Outgoing,
+    UnitOfWork,
 };
 use kesu_storage::Database;
 use kesu_telemetry::MetricsRegistry;
@@ -19,9 +20,13 @@ use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The dead-letter stream of the test's service.
+const DLQ: &str = "DLQ_BUSTEST";
+
 async fn bus(nats: &NatsServer) -> Bus {
     let bus = Bus::connect(&BusConfig::local(&nats.url()), "bustest", &MetricsRegistry::default()).await.unwrap();
     bus.ensure_streams(&subjects::ALL_STREAMS).await.unwrap();
+    bus.ensure_streams(&[subjects::dead_letters("bustest")]).await.unwrap();
     bus
 }
 
@@ -29,34 +34,27 @@ fn fast_settings() -> ConsumerSettings {
     ConsumerSettings {
         ack_wait: Duration::from_secs(2),
         max_deliver: 3,
-        concurrency: 8,
+        batch_size: 64,
         max_ack_pending: 100,
         retry_delay: Duration::from_millis(50),
     }
 }
 
-/// Copies every raw message to `feedback.evt.copied` through the inbox and
-/// outbox, failing the first `fail_first` attempts of each.
+/// Copies every raw message to `feedback.evt.copied` through the unit of
+/// work, failing the first `fail_first` deliveries of each.
 struct Copier {
-    db: Database,
-    waker: OutboxWaker,
-    inbox: String,
     fail_first: u32,
     attempts: AtomicU32,
 }
 
 impl Handler for Copier {
-    async fn handle(&self, d: &Delivery) -> Result<(), HandleError> {
-        if d.payload.as_ref() == b"poison" {
+    async fn handle(&self, work: &mut UnitOfWork, d: &Delivery) -> Result<(), HandleError> {
+        if d.payload.starts_with(b"poison") {
             return Err(HandleError::Permanent("poison pill".into()));
         }
         self.attempts.fetch_add(1, Ordering::SeqCst);
         if d.delivered <= self.fail_first {
             return Err(HandleError::Transient(format!("failing delivery {}", d.delivered)));
-        }
-        let mut tx = self.db.begin().await?;
-        if !kesu_bus::inbox::claim(&mut tx, &self.inbox, &d.message_id).await? {
-            return Ok(());
         }
         let out = Outgoing {
             subject: "feedback.evt.copied".into(),
@@ -65,9 +63,7 @@ impl Handler for Copier {
             payload: d.payload.clone(),
             traceparent: d.traceparent.clone(),
         };
-        kesu_bus::outbox::enqueue(&mut tx, &out).await?;
-        tx.commit().await?;
-        self.waker.wake();
+        work.emit(out).await?;
         Ok(())
     }
 }
@@ -89,31 +85,35 @@ async fn stream_count(bus: &Bus, stream: &str, subject: &str) -> u64 {
     consumer.info().await.map(|i| i.num_pending).unwrap_or(0)
 }
 
-/// A copier that is declared but not run (for declaration tests).
-fn idle_copier(db: Database) -> Arc<Copier> {
-    Arc::new(Copier {
-        db,
-        waker: OutboxWaker::default(),
-        inbox: "x".into(),
-        fail_first: 0,
-        attempts: AtomicU32::new(0),
-    })
+async fn start_copier(bus: &Bus, db: &Database, fail_first: u32, shutdown: &CancellationToken) -> Arc<Copier> {
+    start_consumer(bus, db, fail_first, shutdown, FEEDBACK_RAW, Arc::new(AtomicBool::new(false))).await
 }
 
-async fn start_copier(bus: &Bus, db: &Database, fail_first: u32, shutdown: &CancellationToken) -> Arc<Copier> {
+async fn start_consumer(
+    bus: &Bus,
+    db: &Database,
+    fail_first: u32,
+    shutdown: &CancellationToken,
+    stream: subjects::StreamSpec,
+    ready: Arc<AtomicBool>,
+) -> Arc<Copier> {
     let relay = OutboxRelay::new(db.clone(), bus.clone()).with_poll_interval(Duration::from_millis(50));
-    let handler = Arc::new(Copier {
-        db: db.clone(),
-        waker: relay.waker(),
-        inbox: "FEEDBACK_RAW:copier".into(),
-        fail_first,
-        attempts: AtomicU32::new(0),
-    });
+    let handler = Arc::new(Copier { fail_first, attempts: AtomicU32::new(0) });
+    let spec = ConsumerSpec::new(stream, "copier", fast_settings()).dedup(DedupKey::StreamSequence);
+    let consumer = Consumer::new(bus, db, &relay.waker(), spec, handler.clone());
     tokio::spawn(relay.run(shutdown.clone()));
-    let spec = ConsumerSpec::new(FEEDBACK_RAW, "copier", fast_settings()).dedup(DedupKey::StreamSequence);
-    let consumer = consume::declare(bus, spec, handler.clone()).await.unwrap();
-    tokio::spawn(consumer.run(shutdown.clone()));
+    tokio::spawn(consumer.run(shutdown.clone(), move |is| ready.store(is, Ordering::SeqCst)));
     handler
+}
+
+fn raw(i: usize, payload: &[u8]) -> Outgoing {
+    Outgoing {
+        subject: "feedback.raw.web".into(),
+        msg_id: format!("m{i}"),
+        msg_type: "test.Raw".into(),
+        payload: Bytes::copy_from_slice(payload),
+        traceparent: None,
+    }
 }
 
 #[tokio::test]
@@ -194,7 +194,7 @@ async fn undecodable_and_failing_messages_are_dead_lettered_with_original_bytes(
     assert!(headers.get(DLQ_ERROR).unwrap().as_str().contains("failing delivery 3"));
     assert_eq!(copier.attempts.load(Ordering::SeqCst), 3);
     // Both are kept in the DLQ stream.
-    assert_eq!(stream_count(&bus, DLQ.name, "").await, 2);
+    assert_eq!(stream_count(&bus, DLQ, "").await, 2);
     // And nothing else was produced.
     assert_eq!(stream_count(&bus, FEEDBACK.name, "").await, 0);
     shutdown.cancel();
@@ -222,7 +222,7 @@ async fn transient_failures_are_retried_until_they_succeed() {
         (stream_count(&bus, "FEEDBACK", "feedback.evt.copied").await == 1).then_some(())
     })
     .await;
-    assert_eq!(stream_count(&bus, DLQ.name, "").await, 0);
+    assert_eq!(stream_count(&bus, DLQ, "").await, 0);
     shutdown.cancel();
 }
 
@@ -243,7 +243,7 @@ async fn republished_outbox_rows_are_dropped_by_the_duplicate_window() {
         };
         // A crash between publish and delete: the same row relayed twice.
         for _ in 0..2 {
-            let mut conn = db.pool().acquire().await.unwrap();
+            let mut conn = db.writer().acquire().await.unwrap();
             kesu_bus::outbox::enqueue(&mut conn, &event).await.unwrap();
             drop(conn);
             assert_eq!(relay.drain().await.unwrap(), 1);
@@ -256,11 +256,16 @@ async fn republished_outbox_rows_are_dropped_by_the_duplicate_window() {
 async fn the_inbox_claims_each_id_once_on_every_backend() {
     for temp in TempDatabase::every_backend().await {
         let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
-        let mut conn = db.pool().acquire().await.unwrap();
+        let mut conn = db.writer().acquire().await.unwrap();
         assert!(kesu_bus::inbox::claim(&mut conn, "c", "m1").await.unwrap());
         assert!(!kesu_bus::inbox::claim(&mut conn, "c", "m1").await.unwrap(), "{}", temp.label());
         assert!(kesu_bus::inbox::claim(&mut conn, "other", "m1").await.unwrap());
-        assert_eq!(kesu_bus::inbox::purge(db.pool(), i64::MAX).await.unwrap(), 2);
+        let claimed = kesu_bus::inbox::claim_batch(&mut conn, "c", &["m1", "m2", "m3", "m2"]).await.unwrap();
+        let mut claimed: Vec<String> = claimed.into_iter().collect();
+        claimed.sort();
+        assert_eq!(claimed, ["m2", "m3"], "{}: only ids not claimed before", temp.label());
+        drop(conn);
+        assert_eq!(kesu_bus::inbox::purge(db.writer(), i64::MAX).await.unwrap(), 4);
     }
 }
 
@@ -268,15 +273,130 @@ async fn the_inbox_claims_each_id_once_on_every_backend() {
 async fn declaring_streams_and_consumers_is_idempotent() {
     let nats = NatsServer::start().await.unwrap();
     let bus = bus(&nats).await;
+    let streams_before = stream_configs(&bus).await;
+    bus.publish(raw(1, b"kept")).await.unwrap();
+    let spec = ConsumerSpec::new(FEEDBACK_RAW, "twice", fast_settings());
+    let mut first = consume::declare_consumer(&bus, &spec).await.unwrap().cached_info().config.clone();
     bus.ensure_streams(&subjects::ALL_STREAMS).await.unwrap();
+    let mut second = consume::declare_consumer(&bus, &spec).await.unwrap().cached_info().config.clone();
+    first.metadata.clear();
+    second.metadata.clear();
+    assert_eq!(stream_configs(&bus).await, streams_before, "declaring again changes no stream");
+    assert_eq!(format!("{first:?}"), format!("{second:?}"), "declaring again changes no consumer");
+    let stream = bus.jetstream().get_stream("FEEDBACK_RAW").await.unwrap();
+    let names: Vec<String> = stream.consumer_names().map(|n| n.unwrap()).collect().await;
+    assert_eq!(names, ["twice"], "one consumer, not two");
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream.get_consumer("twice").await.unwrap();
+    assert_eq!(consumer.info().await.unwrap().num_pending, 1, "the message published before is still there");
+}
+
+/// Every stream's name and configuration, as the server has them.
+async fn stream_configs(bus: &Bus) -> Vec<String> {
+    let mut names: Vec<String> = bus.jetstream().stream_names().map(|n| n.unwrap()).collect().await;
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let mut stream = bus.jetstream().get_stream(&name).await.unwrap();
+        let mut config = stream.info().await.unwrap().config.clone();
+        config.metadata.clear(); // server bookkeeping, in hash order
+        out.push(format!("{config:?}"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_batch_with_a_poison_message_applies_the_rest_and_dead_letters_only_it() {
+    kesu_telemetry::init_for_tests();
+    for temp in TempDatabase::every_backend().await {
+        let nats = NatsServer::start().await.unwrap();
+        let bus = bus(&nats).await;
+        let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
+        // Queued before the consumer starts, so they arrive as full batches.
+        for i in 0..200 {
+            let payload = if i == 77 { b"poison".to_vec() } else { format!("payload {i}").into_bytes() };
+            bus.publish(raw(i, &payload)).await.unwrap();
+        }
+        let shutdown = CancellationToken::new();
+        start_copier(&bus, &db, 0, &shutdown).await;
+        eventually(&format!("199 copies and one dead letter ({})", temp.label()), WAIT, || async {
+            let copies = stream_count(&bus, "FEEDBACK", "feedback.evt.copied").await;
+            let dead = stream_count(&bus, DLQ, "").await;
+            (copies == 199 && dead == 1).then_some(())
+        })
+        .await;
+        let inbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kesu_inbox").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(inbox, 199, "{}: every applied message claimed once, the poison one not", temp.label());
+        shutdown.cancel();
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_waits_for_its_stream_and_is_not_ready_until_it_exists() {
+    kesu_telemetry::init_for_tests();
+    let nats = NatsServer::start().await.unwrap();
+    // A bus that declares nothing: the stream's owner has not started yet.
+    let bus = Bus::connect(&BusConfig::local(&nats.url()), "bustest", &MetricsRegistry::default()).await.unwrap();
+    bus.ensure_streams(&[subjects::dead_letters("bustest")]).await.unwrap();
     let temp = TempDatabase::sqlite();
     let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
-    let handler = idle_copier(db);
-    for _ in 0..2 {
-        consume::declare(&bus, ConsumerSpec::new(FEEDBACK_RAW, "twice", fast_settings()), handler.clone())
-            .await
-            .unwrap();
-    }
+    let shutdown = CancellationToken::new();
+    let ready = Arc::new(AtomicBool::new(true));
+    start_consumer(&bus, &db, 0, &shutdown, FEEDBACK_RAW, ready.clone()).await;
+    eventually("reported not ready", WAIT, || async { (!ready.load(Ordering::SeqCst)).then_some(()) }).await;
+    assert!(bus.jetstream().get_stream("FEEDBACK_RAW").await.is_err(), "the consumer did not declare the stream");
+    // The owner declares its streams; the consumer finds them and works.
+    bus.ensure_streams(&subjects::owned_by("intake")).await.unwrap();
+    bus.publish(raw(1, b"after the owner came")).await.unwrap();
+    eventually("ready and consuming", WAIT, || async {
+        (ready.load(Ordering::SeqCst) && stream_count(&bus, "FEEDBACK", "feedback.evt.copied").await == 1).then_some(())
+    })
+    .await;
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn input_at_the_streams_size_limit_can_still_be_dead_lettered() {
+    kesu_telemetry::init_for_tests();
+    let nats = NatsServer::start().await.unwrap();
+    let bus = bus(&nats).await;
+    let limit = bus.stream_settings().max_message_size as usize;
+    assert!(limit > 0 && limit < bus.client().server_info().max_payload, "limit {limit}");
+    let temp = TempDatabase::sqlite();
+    let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
+    let mut dlq = bus.client().subscribe("dlq.bustest").await.unwrap();
+    // Over the stream's limit: refused to the publisher at once, never stored.
+    assert!(bus.publish(raw(0, &vec![b'x'; limit + 1])).await.is_err(), "over the limit is refused");
+    // The largest message the stream takes (headers count too): found from
+    // just above the computed size downwards, so exactly one is stored.
+    let headers = raw(1, b"").headers();
+    let header_bytes = 12
+        + headers
+            .iter()
+            .map(|(k, v)| v.iter().map(|v| AsRef::<str>::as_ref(k).len() + v.as_str().len() + 4).sum::<usize>())
+            .sum::<usize>();
+    let mut size = limit - header_bytes + 8;
+    let stored = loop {
+        let mut payload = b"poison".to_vec();
+        payload.resize(size, b'.');
+        if bus.publish(raw(1, &payload)).await.is_ok() {
+            break payload;
+        }
+        size -= 1;
+        assert!(size + 64 > limit - header_bytes, "nothing near the limit was accepted");
+    };
+    let shutdown = CancellationToken::new();
+    start_copier(&bus, &db, 0, &shutdown).await;
+    let dead = tokio::time::timeout(WAIT, dlq.next()).await.expect("dead-lettered").unwrap();
+    assert_eq!(dead.payload.len(), stored.len(), "the whole original is kept");
+    assert_eq!(dead.headers.unwrap().get(DLQ_ERROR).unwrap().as_str(), "poison pill");
+    eventually("the original settled (not redelivered)", WAIT, || async {
+        let stream = bus.jetstream().get_stream("FEEDBACK_RAW").await.unwrap();
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream.get_consumer("copier").await.unwrap();
+        let info = consumer.info().await.unwrap();
+        (info.num_ack_pending == 0 && info.num_pending == 0).then_some(())
+    })
+    .await;
+    shutdown.cancel();
 }
 
 #[tokio::test]
@@ -287,7 +407,7 @@ async fn an_event_too_large_for_the_broker_is_parked_and_the_rest_go_out() {
         let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
         let relay = OutboxRelay::new(db.clone(), bus.clone());
         let subject = format!("feedback.evt.big_{}", temp.label());
-        let mut conn = db.pool().acquire().await.unwrap();
+        let mut conn = db.writer().acquire().await.unwrap();
         for (id, size) in [("huge", 2 * 1024 * 1024), ("after", 10)] {
             let event = Outgoing {
                 subject: subject.clone(),
@@ -341,16 +461,13 @@ async fn dead_letters_do_not_inherit_the_originals_publish_expectations() {
 async fn a_consumer_declared_again_with_another_filter_ends_up_as_declared() {
     let nats = NatsServer::start().await.unwrap();
     let bus = bus(&nats).await;
-    let temp = TempDatabase::sqlite();
-    let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
-    let handler = idle_copier(db);
     let narrow = ConsumerSpec::new(FEEDBACK_RAW, "narrow", fast_settings()).filter("feedback.raw.web");
-    consume::declare(&bus, narrow, handler.clone()).await.unwrap();
-    // nats-server 2.9 updates the filter in place; a server that refused
-    // would fail `declare` with advice instead. Either way the consumer never
-    // runs with a filter other than the one declared.
+    consume::declare_consumer(&bus, &narrow).await.unwrap();
+    // The server updates the filter in place; a server that refused would
+    // fail the declaration with advice instead. Either way the consumer
+    // never runs with a filter other than the one declared.
     let wide = ConsumerSpec::new(FEEDBACK_RAW, "narrow", fast_settings());
-    consume::declare(&bus, wide, handler).await.unwrap();
+    consume::declare_consumer(&bus, &wide).await.unwrap();
     let stream = bus.jetstream().get_stream("FEEDBACK_RAW").await.unwrap();
     let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream.get_consumer("narrow").await.unwrap();
     assert_eq!(consumer.info().await.unwrap().config.filter_subject, "");

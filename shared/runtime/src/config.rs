@@ -22,6 +22,9 @@ pub struct CommonConfig {
     pub bus: BusConfig,
     pub database_url: String,
     pub db_max_connections: u32,
+    /// SQLite's `synchronous`: FULL (default, survives a machine crash) or
+    /// NORMAL (the fast configuration).
+    pub sqlite_synchronous: kesu_storage::Synchronous,
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub consumer: ConsumerSettings,
@@ -34,6 +37,7 @@ pub struct CommonConfig {
 impl CommonConfig {
     /// `DATA_DIR` (default `./data`), `DATABASE_URL` (default
     /// `sqlite://<DATA_DIR>/<service>.db`), `DB_MAX_CONNECTIONS`,
+    /// `SQLITE_SYNCHRONOUS` (FULL or NORMAL),
     /// `GRPC_ADDR`, `HTTP_ADDR`, `POLICY_FILE`, `OUTBOX_POLL`, plus the bus's
     /// and consumers' settings. Each is read as `KESU_<SERVICE>_<KEY>` first,
     /// then `KESU_<KEY>`.
@@ -55,6 +59,7 @@ impl CommonConfig {
             bus: BusConfig::from_env(env)?,
             database_url,
             db_max_connections: env.bounded("DB_MAX_CONNECTIONS", 8, 1, 1000)? as u32,
+            sqlite_synchronous: env.get("SQLITE_SYNCHRONOUS", kesu_storage::Synchronous::Full)?,
             grpc_addr: env.socket_addr("GRPC_ADDR", &format!("0.0.0.0:{}", ports.grpc))?,
             http_addr: env.socket_addr("HTTP_ADDR", &format!("0.0.0.0:{}", ports.http))?,
             consumer: ConsumerSettings::from_env(env)?,

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kesu_bus::{Bus, BusError, ConsumerSpec, Handler, OutboxRelay, OutboxWaker, StreamSpec};
+use kesu_bus::{Bus, BusError, Consumer, ConsumerSpec, Handler, OutboxRelay, OutboxWaker};
 use kesu_config::{ConfigError, Env};
-use kesu_storage::{Database, Migrations, StorageError};
+use kesu_storage::{Database, DatabaseOptions, Migrations, StorageError};
 use kesu_telemetry::{LogFormat, MetricsRegistry, TelemetryConfig};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
@@ -71,22 +71,22 @@ pub struct ServiceCore {
 }
 
 impl ServiceCore {
-    /// Connects to NATS, declares `streams` (and the DLQ), opens and
-    /// migrates the database (inbox/outbox plus `migrations`), starts the
-    /// outbox relay.
+    /// Connects to NATS, declares the streams this service owns (its events
+    /// and its dead letters; never those it only reads), opens and migrates
+    /// the database (inbox/outbox plus `migrations`), starts the outbox relay.
     pub async fn start(
         config: CommonConfig,
         migrations: Migrations,
-        streams: &[StreamSpec],
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
         let metrics = MetricsRegistry::with_prefix("kesu");
         let bus = Bus::connect(&config.bus, config.service, &metrics).await?;
-        let mut all_streams = streams.to_vec();
-        all_streams.push(kesu_bus::subjects::DLQ);
-        bus.ensure_streams(&all_streams).await?;
-        let db = Database::open(&config.database_url, config.db_max_connections, &[kesu_bus::MIGRATIONS, migrations])
-            .await?;
+        bus.ensure_streams(&kesu_bus::subjects::owned_by(config.service)).await?;
+        let options = DatabaseOptions {
+            max_connections: config.db_max_connections,
+            sqlite_synchronous: config.sqlite_synchronous,
+        };
+        let db = Database::open_with(&config.database_url, options, &[kesu_bus::MIGRATIONS, migrations]).await?;
         tracing::info!(service = config.service, database = db.display(), nats = %config.bus.url, "connected");
         let relay = OutboxRelay::new(db.clone(), bus.clone()).with_poll_interval(config.outbox_poll);
         let outbox = relay.waker();
@@ -98,13 +98,15 @@ impl ServiceCore {
         Ok(Self { config, bus, db, outbox, metrics, readiness, shutdown, relay_stop, relay, workers })
     }
 
-    /// Declares a durable consumer and runs it until shutdown.
-    pub async fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) -> Result<(), StartError> {
-        let name = format!("consumer {} on {}", spec.durable, spec.stream.name);
-        let consumer = kesu_bus::consume::declare(&self.bus, spec, handler).await?;
-        self.readiness.set(&name, true);
-        self.workers.spawn(consumer.run(self.shutdown.clone()));
-        Ok(())
+    /// Runs a durable consumer until shutdown. It waits for its stream,
+    /// which another service may declare later; until then readiness
+    /// reports `stream <NAME> (declared by <owner>)` as failing.
+    pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
+        let name = format!("stream {} (declared by {})", spec.stream.name, spec.stream.owner);
+        self.readiness.set(&name, false);
+        let consumer = Consumer::new(&self.bus, &self.db, &self.outbox, spec, handler);
+        let readiness = self.readiness.clone();
+        self.workers.spawn(consumer.run(self.shutdown.clone(), move |ready| readiness.set(&name, ready)));
     }
 
     /// Runs a background task that must end on shutdown (before the final
@@ -221,7 +223,7 @@ async fn purge_inbox(db: Database, stream_max_age: Duration, shutdown: Cancellat
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        match kesu_bus::inbox::purge(db.pool(), cutoff).await {
+        match kesu_bus::inbox::purge(db.writer(), cutoff).await {
             Ok(n) if n > 0 => tracing::debug!(purged = n, "inbox purged"),
             Err(e) => tracing::warn!(error = %e, "inbox purge failed"),
             _ => {}

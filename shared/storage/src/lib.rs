@@ -3,6 +3,12 @@
 //! one database per service), chosen by the URL, with the service's
 //! migrations for that back end applied at start.
 //!
+//! SQLite gets exactly one writer connection (every write transaction waits
+//! its turn in the pool's queue instead of sleeping on the file lock) and a
+//! separate pool of read-only connections; PostgreSQL one pool for both.
+//! Writes are durable by default (`synchronous = FULL`): group commit in the
+//! bus makes that one fsync per batch, not per message.
+//!
 //! Queries are written once with `$n` placeholders and run on both back
 //! ends through sqlx's `Any` driver. Instants are stored as epoch
 //! milliseconds (BIGINT), flags as integers, so the same row types decode on
@@ -73,62 +79,129 @@ pub enum StorageError {
     Sql(#[from] sqlx::Error),
 }
 
+/// SQLite's `synchronous` setting: `Full` survives a machine crash (the
+/// default); `Normal` may lose the last commits on power loss (never on a
+/// process crash) and is faster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    Full,
+    Normal,
+}
+
+impl Synchronous {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+impl FromStr for Synchronous {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "FULL" => Ok(Synchronous::Full),
+            "NORMAL" => Ok(Synchronous::Normal),
+            other => Err(format!("{other:?} is not a SQLite synchronous mode kesu supports (FULL or NORMAL)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Synchronous {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a database is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseOptions {
+    /// PostgreSQL: the pool size. SQLite: read connections (writes always
+    /// use one connection of their own).
+    pub max_connections: u32,
+    pub sqlite_synchronous: Synchronous,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self { max_connections: 8, sqlite_synchronous: Synchronous::Full }
+    }
+}
+
 /// A service's database.
 #[derive(Debug, Clone)]
 pub struct Database {
-    pool: AnyPool,
+    /// Reads (SQLite: read-only connections).
+    reader: AnyPool,
+    /// Writes (SQLite: one connection).
+    writer: AnyPool,
     backend: Backend,
     display: String,
 }
 
 impl Database {
-    /// Connects, applies the migrations of every component in version order,
-    /// and returns the pool. Safe to call from several replicas at once
-    /// (PostgreSQL migrations take an advisory lock).
+    /// Connects with default options (durable, 8 read connections); see
+    /// [`Database::open_with`].
     pub async fn open(url: &str, max_connections: u32, components: &[Migrations]) -> Result<Self, StorageError> {
+        Self::open_with(url, DatabaseOptions { max_connections, ..DatabaseOptions::default() }, components).await
+    }
+
+    /// Connects, applies the migrations of every component in version order,
+    /// and returns the pools. Safe to call from several replicas at once
+    /// (PostgreSQL migrations take an advisory lock).
+    pub async fn open_with(url: &str, opts: DatabaseOptions, components: &[Migrations]) -> Result<Self, StorageError> {
         install_default_drivers();
         let backend = Backend::of_url(url)?;
         let display = redact(url);
-        let mut max = max_connections.max(1);
-        let url = match backend {
+        let max = opts.max_connections.max(1);
+        let connect = |options: AnyPoolOptions, url: &str| {
+            let display = display.clone();
+            let url = url.to_string();
+            async move { options.connect(&url).await.map_err(|e| StorageError::Connect(display, e)) }
+        };
+        let (writer, reader) = match backend {
+            Backend::Postgres => {
+                let pool = connect(pool_options(max), url).await?;
+                (pool.clone(), pool)
+            }
             Backend::Sqlite => {
                 let (url, in_memory) = sqlite_url(url)?;
+                let sync = opts.sqlite_synchronous;
                 if in_memory {
-                    // Every connection to :memory: is its own database.
-                    max = 1;
+                    // Every connection to :memory: is its own database: one for
+                    // all, never closed.
+                    let options = sqlite_options(pool_options(1), sync, false)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None);
+                    let pool = connect(options, &url).await?;
+                    (pool.clone(), pool)
+                } else {
+                    let writer = connect(sqlite_options(pool_options(1), sync, false), &url).await?;
+                    let reader = connect(sqlite_options(pool_options(max), sync, true), &url).await?;
+                    (writer, reader)
                 }
-                url
             }
-            Backend::Postgres => url.to_string(),
         };
-        let mut options =
-            AnyPoolOptions::new().max_connections(max).min_connections(0).acquire_timeout(Duration::from_secs(30));
-        if url == "sqlite::memory:" {
-            // The database lives as long as its one connection: never close it.
-            options = options.min_connections(1).idle_timeout(None).max_lifetime(None);
-        }
-        if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 15000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = options.connect(&url).await.map_err(|e| StorageError::Connect(display.clone(), e))?;
         let migrator = compose(components.iter().map(|m| match backend {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,
         }));
-        migrator.run(&pool).await.map_err(|e| StorageError::Migrate(display.clone(), e))?;
-        Ok(Self { pool, backend, display })
+        migrator.run(&writer).await.map_err(|e| StorageError::Migrate(display.clone(), e))?;
+        Ok(Self { reader, writer, backend, display })
     }
 
+    /// The pool for reads (on SQLite its connections are read-only).
     pub fn pool(&self) -> &AnyPool {
-        &self.pool
+        &self.reader
+    }
+
+    /// The pool for writes outside [`Database::begin`] (on SQLite, the one
+    /// writer connection).
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     pub fn backend(&self) -> Backend {
@@ -145,24 +218,46 @@ impl Database {
     /// of failing when a read turns into a write.
     pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
         }
     }
 
     /// Whether the database answers (for readiness).
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        sqlx::query("SELECT 1").execute(&self.reader).await.is_ok()
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.writer.close().await;
+        self.reader.close().await;
     }
 
     /// `$start, $start+1, …` placeholders for an `IN (…)` list of `n` items.
     pub fn placeholders(start: usize, n: usize) -> String {
         (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
     }
+}
+
+fn pool_options(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new().max_connections(max).min_connections(0).acquire_timeout(Duration::from_secs(30))
+}
+
+/// Pragmas of every SQLite connection; read connections refuse writes, so a
+/// write that bypasses the one writer fails loudly instead of fighting it.
+fn sqlite_options(options: AnyPoolOptions, sync: Synchronous, read_only: bool) -> AnyPoolOptions {
+    options.after_connect(move |conn, _meta| {
+        Box::pin(async move {
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA synchronous = {}", sync.as_str()))).await?;
+            conn.execute("PRAGMA busy_timeout = 15000").await?;
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+            if read_only {
+                conn.execute("PRAGMA query_only = ON").await?;
+            }
+            Ok(())
+        })
+    })
 }
 
 /// One migrator with the migrations of several components, in version order.

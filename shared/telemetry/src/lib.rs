@@ -20,7 +20,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter};
 
 pub use metrics::MetricsRegistry;
-pub use propagation::{current_traceparent, set_parent_from_traceparent, trace_id_of};
+pub use propagation::{current_traceparent, new_traceparent, set_parent_from_traceparent, spans_exported, trace_id_of};
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,7 @@ impl Drop for TelemetryGuard {
 
 /// Installs the global subscriber, tracer provider and propagator.
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    propagation::set_spans_exported(config.otlp_endpoint.is_some());
     let provider = tracer_provider(&config.service_name, config.otlp_endpoint.as_deref())?;
     let filter = EnvFilter::try_new(&config.log_filter)
         .map_err(|e| TelemetryError::Filter(config.log_filter.clone(), e.to_string()))?;
@@ -114,6 +115,8 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
 pub fn init_for_tests() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
+        // Tests check propagation through real spans.
+        propagation::set_spans_exported(true);
         let provider = SdkTracerProvider::builder().build();
         let filter = EnvFilter::try_new(std::env::var("KESU_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .unwrap_or_else(|_| EnvFilter::new("warn"));

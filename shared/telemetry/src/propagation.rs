@@ -3,11 +3,32 @@
 //! context is written into every message published.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+static SPANS_EXPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans go anywhere (an OTLP endpoint is configured, or tests look
+/// at them). When they do not, the bus makes no span per message and passes
+/// the incoming trace context on as it is.
+pub fn spans_exported() -> bool {
+    SPANS_EXPORTED.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_spans_exported(exported: bool) {
+    SPANS_EXPORTED.store(exported, Ordering::Relaxed);
+}
+
+/// A fresh sampled `traceparent`: a trace that starts here.
+pub fn new_traceparent() -> String {
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    format!("00-{trace}-{span}-01")
+}
 
 /// The current span's context as a `traceparent` value; `None` when there
 /// is no valid trace (telemetry not installed).
