@@ -22,7 +22,11 @@ async fn ready(url: &str) {
 async fn intake_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
     let system = TestSystem::start_with(Backend::Sqlite, &["routing"], &[]).await;
     let http = format!("127.0.0.1:{}", free_port());
-    let env = [("KESU_INTAKE_HTTP_ADDR", http.as_str()), ("KESU_CONSUMER_ACK_WAIT", "2s")];
+    let env = [
+        ("KESU_INTAKE_HTTP_ADDR", http.as_str()),
+        ("KESU_CONSUMER_ACK_WAIT", "2s"),
+        ("KESU_CONSUMER_BATCH_SIZE", "200"),
+    ];
     let readyz = format!("http://{http}/readyz");
 
     // First start declares the streams and the durable consumer; then the
@@ -45,8 +49,8 @@ async fn intake_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
     let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream.get_consumer("intake").await.unwrap();
     let info = consumer.info().await.unwrap();
     assert!(
-        info.num_ack_pending > 0,
-        "the kill must land while messages were received but not acknowledged (ack pending: {}, pending: {})",
+        info.num_ack_pending >= 100,
+        "the kill must land while a batch of 100+ was received but not acknowledged (ack pending: {}, pending: {})",
         info.num_ack_pending,
         info.num_pending
     );
