@@ -17,12 +17,13 @@ use crate::process::StartError;
 
 type Running = Pin<Box<dyn Future<Output = Result<(), StartError>>>>;
 type Launch = Box<dyn FnOnce(CancellationToken) -> Running>;
+type Load = Box<dyn Fn(&Env) -> Result<Launch, ConfigError>>;
 
 /// A service a process can run: its name ("intake", "sla-timer", …), how it
 /// reads its configuration and how it runs until shutdown.
 pub struct Target {
     name: &'static str,
-    load: Box<dyn Fn(&Env) -> Result<Launch, ConfigError>>,
+    load: Load,
 }
 
 impl Target {
