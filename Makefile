@@ -3,11 +3,12 @@
 
 CARGO ?= cargo
 
-## run: build, start nats-server + the five services on SQLite, feed demo feedback (Ctrl-C stops)
+## run: build, start nats-server + the five services (one `kesu all`) on SQLite, feed demo feedback (Ctrl-C stops)
 run:
 	@scripts/run.sh
 
 ## test: unit and system tests (each test starts its own nats-server; PostgreSQL variants use 127.0.0.1:5432)
+# The system tests run the `kesu` binary: it is built first.
 test: deps
 	$(CARGO) build --workspace --bins
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \

@@ -41,13 +41,14 @@ export KESU_NATS_URL="nats://127.0.0.1:$nats_port"
 export KESU_DATA_DIR="$run/data"
 export KESU_CONTACT_KEY="$(cat "$run/contact.key")"
 export KESU_LOG_FORMAT=pretty
+# One `kesu all` process runs the five services, each on its own ports.
+ports=()
 for i in "${!services[@]}"; do
-  s=${services[$i]}
-  prefix="KESU_$(echo "$s" | tr 'a-z-' 'A-Z_')"
-  env "${prefix}_GRPC_ADDR=127.0.0.1:${grpc[$i]}" "${prefix}_HTTP_ADDR=127.0.0.1:${http[$i]}" \
-    "$bin/kesu-$s" > "$run/logs/$s.log" 2>&1 &
-  pids+=($!)
+  prefix="KESU_$(echo "${services[$i]}" | tr 'a-z-' 'A-Z_')"
+  ports+=("${prefix}_GRPC_ADDR=127.0.0.1:${grpc[$i]}" "${prefix}_HTTP_ADDR=127.0.0.1:${http[$i]}")
 done
+env "${ports[@]}" "$bin/kesu" all > "$run/logs/kesu.log" 2>&1 &
+pids+=($!)
 urls=()
 for p in "${http[@]}"; do urls+=("http://127.0.0.1:$p/readyz"); done
 if ! "$bin/kesu-demo" wait-ready "${urls[@]}"; then

@@ -296,7 +296,7 @@ async def cmd_submit(args) -> int:
             except NoRespondersError:
                 # Nobody subscribes to feedback.submit.<channel>: intake is not
                 # running (or restarting), or the channel token is wrong.
-                print(f"attempt {attempt}: no intake instance answers on {subject} (is kesu-intake running?)")
+                print(f"attempt {attempt}: no intake instance answers on {subject} (is `kesu intake` or `kesu all` running?)")
             except NatsTimeoutError:
                 # Ambiguous: intake may have taken it and the reply got lost.
                 # Resending with the same external_id is safe (DUPLICATE + same number).

@@ -1,12 +1,14 @@
 //! `TestSystem`: the five services against a private nats-server, for
 //! black-box system tests. Services run in this process (through their
-//! library `start`) or, where a test kills them, as real processes.
+//! library `start`) or, where a test kills them or runs the binary, as real
+//! `kesu` processes.
 
 pub mod feedback;
+pub mod journey;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use kesu_config::Env;
 use kesu_domain::SystemClock;
 use kesu_proto::v1::{RawFeedback, SubmitFeedbackResponse};
 use kesu_runtime::RunningService;
-use kesu_testkit::{NatsServer, TempDatabase};
+use kesu_testkit::{NatsServer, TempDatabase, free_port};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -247,21 +249,95 @@ impl TestSystem {
         .await
     }
 
-    /// Starts a service as its own process (the binary `cargo build --bins` made).
+    /// Starts a service as its own process (`kesu <service>`).
     pub fn spawn_process(&self, service: &str, extra: &[(&str, &str)]) -> Child {
-        let binary = binary(&format!("kesu-{service}"));
-        let mut cmd = Command::new(&binary);
-        cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-        for (k, v) in self.env(service) {
-            cmd.env(k, v);
+        self.kesu(service, self.env(service), extra)
+    }
+
+    /// Starts all five services as one `kesu all` process, each on free
+    /// ports with its own database, and waits until every one is ready;
+    /// their endpoints replace earlier ones.
+    pub async fn spawn_all(&mut self, extra: &[(&str, &str)]) -> KesuProcess {
+        let mut vars = BTreeMap::new();
+        for service in SERVICES {
+            let prefix = format!("KESU_{}_", service.to_ascii_uppercase().replace('-', "_"));
+            let endpoint =
+                Endpoint { grpc: ([127, 0, 0, 1], free_port()).into(), http: ([127, 0, 0, 1], free_port()).into() };
+            vars.extend(self.env(service));
+            vars.insert(format!("{prefix}GRPC_ADDR"), endpoint.grpc.to_string());
+            vars.insert(format!("{prefix}HTTP_ADDR"), endpoint.http.to_string());
+            self.endpoints.insert(service.to_string(), endpoint);
         }
+        let mut process = KesuProcess { child: self.kesu("all", vars, extra) };
+        let urls: Vec<String> = SERVICES.iter().map(|s| self.endpoint(s).http_url("/readyz")).collect();
+        eventually("every service of `kesu all` ready", WAIT, || {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("`kesu all` exited before it was ready: {status}");
+            }
+            let urls = urls.clone();
+            async move {
+                for url in urls {
+                    let ready = reqwest::get(&url).await.map(|r| r.status().is_success()).unwrap_or(false);
+                    if !ready {
+                        return None;
+                    }
+                }
+                Some(())
+            }
+        })
+        .await;
+        process
+    }
+
+    /// `kesu <target>` with only the given environment (and PATH).
+    fn kesu(&self, target: &str, env: impl IntoIterator<Item = (String, String)>, extra: &[(&str, &str)]) -> Child {
+        let mut cmd = kesu_command(target);
+        cmd.envs(env);
         for (k, v) in extra {
             cmd.env(k, v);
         }
         cmd.env("KESU_LOG_FORMAT", "json").env("KESU_LOG", "warn");
         cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
-        cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()))
+        cmd.spawn().unwrap_or_else(|e| panic!("starting kesu {target}: {e}"))
     }
+}
+
+/// A `kesu` process, killed if the test ends (or fails) without stopping it.
+pub struct KesuProcess {
+    child: Child,
+}
+
+impl KesuProcess {
+    /// Sends SIGTERM and waits for the process to exit, leaving this
+    /// test's runtime free meanwhile (so that its dropped gRPC clients
+    /// close their connections, as a real client's would).
+    pub async fn terminate(mut self) -> ExitStatus {
+        // SAFETY: kill(2) on a pid we own; no memory is touched.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for kesu") {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for KesuProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            kill_9(&mut self.child);
+        }
+    }
+}
+
+/// `kesu <target>` with an empty environment but for PATH.
+pub fn kesu_command(target: &str) -> Command {
+    let mut cmd = Command::new(binary("kesu"));
+    cmd.arg(target).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
 }
 
 /// A workspace binary next to the test executable (`target/<profile>/`).
@@ -271,7 +347,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.is_file(),
-        "{} is missing: build the service binaries first (`cargo build --bins`; `make test` does)",
+        "{} is missing: build the binary first (`cargo build -p kesu`; `make test` does)",
         path.display()
     );
     path

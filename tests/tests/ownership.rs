@@ -2,7 +2,6 @@
 //! consumer waits (not ready, naming the stream) until the stream exists;
 //! analytics reads no stream that carries addresses.
 
-
 use futures::StreamExt;
 use kesu_system_tests::{Backend, TestSystem, WAIT, eventually, feedback};
 

@@ -5,6 +5,10 @@
 //! (NATS URL, data directory, contact key). A bad value fails start-up with
 //! an error naming the key, and a key with the service's prefix that nobody
 //! reads (a typo) is reported too.
+//!
+//! Every key a loader asks for is recorded with its default (see
+//! [`Env::asked`]), so `kesu --help` can list the configuration from the
+//! loaders themselves rather than from a list that could drift.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -44,12 +48,29 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A setting a loader asked for: what `kesu --help` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The key without prefix, e.g. "NATS_URL".
+    pub key: String,
+    /// The value used when the key is not set, as text; `None` when unset
+    /// means "off" or "none" (or the key is required).
+    pub default: Option<String>,
+    /// Set for a key without which the service does not start: what to set.
+    pub required: Option<String>,
+    /// Allowed range of a bounded number, e.g. "1..=1000".
+    pub range: Option<String>,
+    /// The value is a secret (never printed).
+    pub secret: bool,
+}
+
 /// A view of the environment for one service.
 #[derive(Debug)]
 pub struct Env {
     service_prefix: String,
     vars: BTreeMap<String, String>,
     read: Mutex<BTreeSet<String>>,
+    asked: Mutex<Vec<KeyInfo>>,
 }
 
 impl Env {
@@ -62,7 +83,33 @@ impl Env {
     /// Given variables (tests, embedding).
     pub fn from_vars(service: &str, vars: impl IntoIterator<Item = (String, String)>) -> Self {
         let service_prefix = format!("{COMMON_PREFIX}{}_", service.to_ascii_uppercase().replace('-', "_"));
-        Self { service_prefix, vars: vars.into_iter().collect(), read: Mutex::new(BTreeSet::new()) }
+        Self {
+            service_prefix,
+            vars: vars.into_iter().collect(),
+            read: Mutex::new(BTreeSet::new()),
+            asked: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every key the loaders asked for so far, in the order first asked,
+    /// with its default: run a loader against an empty environment to
+    /// describe its configuration.
+    pub fn asked(&self) -> Vec<KeyInfo> {
+        self.asked.lock().expect("config lock poisoned").clone()
+    }
+
+    /// Records that a loader asked for `key`; later calls for the same key
+    /// add what they know (a default, a range, a hint).
+    fn note(&self, key: &str, update: impl FnOnce(&mut KeyInfo)) {
+        let mut asked = self.asked.lock().expect("config lock poisoned");
+        let index = match asked.iter().position(|k| k.key == key) {
+            Some(i) => i,
+            None => {
+                asked.push(KeyInfo { key: key.to_string(), default: None, required: None, range: None, secret: false });
+                asked.len() - 1
+            }
+        };
+        update(&mut asked[index]);
     }
 
     pub fn service_prefix(&self) -> &str {
@@ -90,6 +137,7 @@ impl Env {
         T: FromStr,
         T::Err: fmt::Display,
     {
+        self.note(key, |_| {});
         match self.raw(key) {
             None => Ok(None),
             Some((name, value)) if value.trim().is_empty() => {
@@ -106,9 +154,12 @@ impl Env {
     /// A setting with a default.
     pub fn get<T>(&self, key: &str, default: T) -> Result<T, ConfigError>
     where
-        T: FromStr,
+        T: FromStr + fmt::Debug,
         T::Err: fmt::Display,
     {
+        let shown = format!("{default:?}");
+        let shown = shown.strip_prefix('"').and_then(|s| s.strip_suffix('"')).map(str::to_string).unwrap_or(shown);
+        self.note(key, |k| k.default = Some(shown));
         Ok(self.optional(key)?.unwrap_or(default))
     }
 
@@ -118,6 +169,7 @@ impl Env {
         T: FromStr,
         T::Err: fmt::Display,
     {
+        self.note(key, |k| k.required = Some(hint.to_string()));
         self.optional(key)?.ok_or_else(|| ConfigError {
             key: format!("{}{key}", self.service_prefix),
             message: format!("is required ({hint}); {COMMON_PREFIX}{key} is accepted as well"),
@@ -131,11 +183,13 @@ impl Env {
 
     /// A secret setting (never printed), optional.
     pub fn secret(&self, key: &str) -> Result<Option<Secret>, ConfigError> {
+        self.note(key, |k| k.secret = true);
         Ok(self.optional::<String>(key)?.map(Secret))
     }
 
     /// A duration such as "30s", "5m", "1h 30m".
     pub fn duration(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        self.note(key, |k| k.default = Some(humantime::format_duration(default).to_string()));
         match self.raw(key) {
             None => Ok(default),
             Some((name, value)) => humantime::parse_duration(value.trim()).map_err(|e| ConfigError {
@@ -153,6 +207,7 @@ impl Env {
 
     /// A boolean: true/false/1/0/yes/no/on/off.
     pub fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        self.note(key, |k| k.default = Some(default.to_string()));
         match self.raw(key) {
             None => Ok(default),
             Some((name, value)) => match value.trim().to_ascii_lowercase().as_str() {
@@ -165,6 +220,7 @@ impl Env {
 
     /// A positive integer within bounds.
     pub fn bounded(&self, key: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        self.note(key, |k| k.range = Some(format!("{min}..={max}")));
         let value: u64 = self.get(key, default)?;
         if value < min || value > max {
             let name = self.raw(key).map(|(n, _)| n).unwrap_or_else(|| format!("{}{key}", self.service_prefix));
@@ -231,6 +287,30 @@ mod tests {
         let err = e.finish().unwrap_err();
         assert_eq!(err.key, "KESU_SLA_TIMER_NATS_ULR");
         assert!(err.message.contains("NATS_URL"));
+    }
+
+    #[test]
+    fn loaders_are_described_by_what_they_ask() {
+        let e = env(&[]);
+        e.string("NATS_URL", "nats://127.0.0.1:4222").unwrap();
+        e.get("DATA_DIR", std::path::PathBuf::from("./data")).unwrap();
+        e.duration("ACK_WAIT", Duration::from_secs(30)).unwrap();
+        e.bounded("CONCURRENCY", 8, 1, 1024).unwrap();
+        e.secret("NATS_PASSWORD").unwrap();
+        e.flag("TLS", false).unwrap();
+        let _ = e.required::<String>("CONTACT_KEY", "32 random bytes");
+        e.string("NATS_URL", "nats://127.0.0.1:4222").unwrap();
+        let asked = e.asked();
+        let keys: Vec<&str> = asked.iter().map(|k| k.key.as_str()).collect();
+        assert_eq!(keys, ["NATS_URL", "DATA_DIR", "ACK_WAIT", "CONCURRENCY", "NATS_PASSWORD", "TLS", "CONTACT_KEY"]);
+        let defaults: Vec<Option<&str>> = asked.iter().map(|k| k.default.as_deref()).collect();
+        assert_eq!(
+            defaults,
+            [Some("nats://127.0.0.1:4222"), Some("./data"), Some("30s"), Some("8"), None, Some("false"), None]
+        );
+        assert_eq!(asked[3].range.as_deref(), Some("1..=1024"));
+        assert!(asked[4].secret);
+        assert_eq!(asked[6].required.as_deref(), Some("32 random bytes"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The shape every kesu service process shares, so each service's `lib.rs`
-//! is about its domain and its `main.rs` is ten lines:
+//! is about its domain and the `kesu` binary only names them:
 //!
 //! - [`CommonConfig`]: settings every service has (NATS, database, ports,
 //!   consumer tuning, policy file), read from the environment;
@@ -9,15 +9,19 @@
 //!   (`/healthz`, `/readyz`, `/metrics`), returning a [`RunningService`];
 //! - graceful shutdown in order: stop pulling, finish in-flight messages,
 //!   flush the outbox, stop the servers, close the pool;
-//! - [`main`]: telemetry, signals and exit codes for the thin binaries.
+//! - [`run_process`]: one or several services ([`Target`]) as a process,
+//!   with telemetry, signals and exit codes; [`Target::describe`] lists a
+//!   service's configuration keys for `kesu --help`.
 
 mod config;
 mod http;
+mod launch;
 pub mod paging;
 mod process;
 
 pub use config::{CommonConfig, ServicePorts, contact_key};
 pub use http::Readiness;
-pub use process::{RunningService, ServiceCore, StartError, grpc_router, main};
+pub use launch::{Target, describe_telemetry, main, run_process};
+pub use process::{RunningService, ServiceCore, StartError, grpc_router};
 
 pub use tokio_util::sync::CancellationToken;

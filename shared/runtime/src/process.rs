@@ -2,14 +2,13 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kesu_bus::{Bus, BusError, Consumer, ConsumerSpec, Handler, OutboxRelay, OutboxWaker};
-use kesu_config::{ConfigError, Env};
+use kesu_config::ConfigError;
 use kesu_storage::{Database, DatabaseOptions, Migrations, StorageError};
-use kesu_telemetry::{LogFormat, MetricsRegistry, TelemetryConfig};
+use kesu_telemetry::MetricsRegistry;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -255,73 +254,4 @@ impl RunningService {
         self.shutdown();
         self.wait().await
     }
-}
-
-/// The body of every service binary: reads the configuration (exit 2 with
-/// the key named if it is bad), installs telemetry, turns SIGTERM/SIGINT
-/// into a graceful shutdown (a second signal exits at once), runs.
-pub fn main<C, L, R, Fut>(service: &'static str, load: L, run: R) -> ExitCode
-where
-    L: FnOnce(&Env) -> Result<C, ConfigError>,
-    R: FnOnce(C, CancellationToken) -> Fut,
-    Fut: Future<Output = Result<(), StartError>>,
-{
-    let env = Env::from_process(service);
-    let loaded = (|| {
-        let telemetry = TelemetryConfig {
-            service_name: format!("kesu-{service}"),
-            log_format: env.get("LOG_FORMAT", LogFormat::Auto)?,
-            log_filter: env.string("LOG", "info")?,
-            otlp_endpoint: env.optional("OTLP_ENDPOINT")?.or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok()),
-        };
-        let config = load(&env)?;
-        env.finish()?;
-        Ok::<_, ConfigError>((telemetry, config))
-    })();
-    let (telemetry, config) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            eprintln!("kesu-{service}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("kesu-{service}: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let _guard = match kesu_telemetry::init(&telemetry) {
-            Ok(guard) => guard,
-            Err(e) => {
-                eprintln!("kesu-{service}: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        let shutdown = CancellationToken::new();
-        tokio::spawn(signals(service, shutdown.clone()));
-        match run(config, shutdown).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!(service, error = %e, "service failed");
-                eprintln!("kesu-{service}: {e}");
-                ExitCode::FAILURE
-            }
-        }
-    })
-}
-
-async fn signals(service: &'static str, shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::warn!("cannot install signal handlers");
-        return;
-    };
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    tracing::info!(service, "signal received: stopping gracefully (send it again to exit at once)");
-    shutdown.cancel();
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    std::process::exit(130);
 }

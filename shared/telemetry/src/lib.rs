@@ -47,7 +47,7 @@ impl std::str::FromStr for LogFormat {
 /// Telemetry settings of a process.
 #[derive(Debug, Clone)]
 pub struct TelemetryConfig {
-    /// `service.name` of traces, e.g. "kesu-intake".
+    /// `service.name` of traces, e.g. "kesu-intake" (`kesu intake`), "kesu" (`kesu all`).
     pub service_name: String,
     pub log_format: LogFormat,
     /// An `EnvFilter` directive such as "info,kesu=debug".

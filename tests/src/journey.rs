@@ -1,0 +1,125 @@
+//! The end-to-end journey of one feedback through all five services,
+//! asserted at each step; shared by the in-process end-to-end tests and the
+//! `kesu all` test.
+
+use kesu_proto::v1::analytics_service_client::AnalyticsServiceClient;
+use kesu_proto::v1::notification_service_client::NotificationServiceClient;
+use kesu_proto::v1::sla_service_client::SlaServiceClient;
+use kesu_proto::v1::ticket_service_client::TicketServiceClient;
+use kesu_proto::v1::*;
+
+use crate::{StoredMessage, TestSystem, WAIT, eventually, feedback};
+
+/// The trace the adapter starts in [`raw_feedback_ends_as_ticket_clocks_notification_and_counts`].
+pub const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+pub const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// The trace id of a message's `traceparent` header.
+pub fn trace_id(m: &StoredMessage) -> String {
+    let tp = m.header("traceparent").unwrap_or_else(|| panic!("{} has no traceparent", m.subject));
+    kesu_telemetry::trace_id_of(tp).expect("well-formed traceparent").to_string()
+}
+
+/// One raw feedback in on a fresh system running all five services, and
+/// what a user sees at each step: accepted event with the number and sealed
+/// personal data, one ticket, SLA clocks armed, an acknowledgement
+/// requested, analytics counts, one trace throughout.
+pub async fn raw_feedback_ends_as_ticket_clocks_notification_and_counts(system: &TestSystem) {
+    system.publish_raw("web", &feedback::robot_vacuum("web-1001"), Some(TRACEPARENT)).await;
+
+    // Intake: accepted, numbered FB + local date + 0001, personal data sealed.
+    let accepted = system.wait_for("FEEDBACK", "feedback.evt.accepted", 1).await;
+    let event: FeedbackEvent = accepted[0].decode();
+    assert_eq!((event.channel, event.external_id.as_str()), (Channel::Web as i32, "web-1001"));
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).format("%Y%m%d").to_string();
+    assert_eq!(event.feedback_number, format!("FB{today}0001"));
+    let Some(feedback_event::Kind::Accepted(FeedbackAccepted { feedback: Some(record) })) = &event.kind else {
+        panic!("not an accepted event: {event:?}");
+    };
+    let customer = record.customer.as_ref().unwrap();
+    assert_eq!(customer.masked_name, "张*");
+    assert_eq!(customer.contacts[0].masked, "138****5678");
+    assert!(!contains(&accepted[0].payload, "13812345678"), "the clear phone number is not on the bus");
+    assert!(!contains(&accepted[0].payload, "张三"), "the clear name is not on the bus");
+
+    // Routing: one ticket with the stated urgency as priority.
+    let created = system.wait_for("TICKETS", "ticket.evt.created", 1).await;
+    let ticket_event: TicketEvent = created[0].decode();
+    let ticket = ticket_event.ticket.unwrap();
+    assert_eq!(ticket.priority, Priority::High as i32);
+    assert_eq!(ticket.department, "after_sales");
+    let mut tickets = TicketServiceClient::connect(system.endpoint("routing").grpc_url()).await.unwrap();
+    let by_number = tickets
+        .get_ticket(GetTicketRequest {
+            key: Some(get_ticket_request::Key::FeedbackNumber(event.feedback_number.clone())),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_number.ticket_id, ticket.ticket_id);
+    assert_eq!(by_number.status, TicketStatus::New as i32);
+
+    // sla-timer: response and resolution clocks for "high" (4h / 24h business).
+    let armed = system.wait_for("SLA", "sla.evt.armed", 1).await;
+    let sla: SlaEvent = armed[0].decode();
+    let Some(sla_event::Kind::Armed(SlaArmed { clocks })) = sla.kind else { panic!("not armed") };
+    let targets: Vec<(i32, &str)> = clocks.iter().map(|c| (c.kind, c.target.as_str())).collect();
+    assert_eq!(targets, [(SlaClockKind::Response as i32, "4h"), (SlaClockKind::Resolution as i32, "24h")]);
+    let mut sla_client = SlaServiceClient::connect(system.endpoint("sla-timer").grpc_url()).await.unwrap();
+    let stored = sla_client
+        .get_ticket_clocks(GetTicketClocksRequest { ticket_id: ticket.ticket_id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.clocks.len(), 2);
+
+    // Notification: an SMS acknowledgement with the number, addressed in clear
+    // for the sender only; the delivery event carries no address.
+    let requests = system.wait_for("NOTIFY_REQUESTS", "notify.req.sms", 1).await;
+    let request: NotificationRequest = requests[0].decode();
+    let recipient = request.recipient.unwrap();
+    assert_eq!(recipient.address, "13812345678");
+    assert_eq!(recipient.masked_address, "138****5678");
+    assert!(request.body.contains(&event.feedback_number), "{}", request.body);
+    assert!(request.body.contains("张三"), "the customer is greeted by name: {}", request.body);
+    assert_eq!(request.purpose, NotificationPurpose::Acknowledgement as i32);
+    let requested = system.wait_for("NOTIFICATIONS", "notify.evt.requested", 1).await;
+    assert!(!contains(&requested[0].payload, "13812345678"));
+    let mut notifications =
+        NotificationServiceClient::connect(system.endpoint("notification").grpc_url()).await.unwrap();
+    let deliveries = notifications
+        .list_deliveries(ListDeliveriesRequest { ticket_id: ticket.ticket_id.clone(), page: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries;
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].status, DeliveryStatus::Requested as i32);
+
+    // Analytics: the counts.
+    let mut analytics = AnalyticsServiceClient::connect(system.endpoint("analytics").grpc_url()).await.unwrap();
+    let summary = eventually("analytics counts everything", WAIT, || {
+        let mut analytics = analytics.clone();
+        async move {
+            let s = analytics.get_summary(GetSummaryRequest { range: None }).await.unwrap().into_inner();
+            let all = s.notifications_requested == 1 && s.sla_clocks_armed == 2 && s.tickets_created == 1;
+            (all && s.feedback_received == 1 && s.feedback_accepted == 1).then_some(s)
+        }
+    })
+    .await;
+    assert_eq!((summary.feedback_received, summary.feedback_accepted), (1, 1));
+    assert_eq!(summary.feedback_by_channel, [CountByKey { key: "web".into(), count: 1 }]);
+    assert_eq!(summary.tickets_by_priority, [CountByKey { key: "high".into(), count: 1 }]);
+    let volume =
+        analytics.get_volume(VolumeRequest { range: None, group_by: "department".into() }).await.unwrap().into_inner();
+    assert_eq!(volume.rows, [CountByKey { key: "after_sales".into(), count: 1 }]);
+
+    // One trace from the adapter through every service.
+    for m in [&accepted[0], &created[0], &armed[0], &requests[0], &requested[0]] {
+        assert_eq!(trace_id(m), TRACE_ID, "{} continues the adapter's trace", m.subject);
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
