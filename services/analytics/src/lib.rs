@@ -6,6 +6,7 @@
 //! counters by channel, priority, department and type. Answers summaries
 //! and volumes over gRPC. It never sees contacts: events carry them sealed.
 
+mod error;
 mod facts;
 mod grpc;
 mod store;
@@ -23,6 +24,8 @@ use kesu_proto::v1::{EventMeta, FeedbackEvent, NotificationEvent, SlaEvent, Tick
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::{Database, Migrations};
 use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
 
 pub const SERVICE: &str = "analytics";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50055, http: 8085 };

@@ -8,6 +8,7 @@
 //! `feedback.evt.<kind>` through the outbox. What cannot be decoded goes to
 //! `dlq.intake`; what cannot be taken is kept and announced as rejected.
 
+mod error;
 mod grpc;
 mod pipeline;
 mod store;
@@ -27,6 +28,8 @@ use kesu_proto::v1::intake_service_server::IntakeServiceServer;
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::Migrations;
 use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
 
 pub use pipeline::{Intake, Path, Submission};
 

@@ -38,9 +38,7 @@ impl NotificationService for NotificationApi {
         }
         let size = paging::page_size(req.page.as_ref(), 50, 500);
         let cursor = paging::cursor(req.page.as_ref())?;
-        let rows = store::list(self.db.pool(), &req.ticket_id, cursor, size)
-            .await
-            .map_err(|e| Status::unavailable(format!("database: {e}")))?;
+        let rows = store::list(self.db.pool(), &req.ticket_id, cursor, size).await?;
         let next_page_token = paging::next_token(&rows, size);
         Ok(Response::new(ListDeliveriesResponse {
             deliveries: rows.into_iter().map(|(_, _, d)| d).collect(),

@@ -10,6 +10,7 @@
 //! request; events and records keep the masked form.
 
 mod compose;
+mod error;
 mod grpc;
 mod store;
 
@@ -30,6 +31,8 @@ use kesu_proto::v1::{
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::{Database, Migrations};
 use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
 
 use crate::compose::Unreachable;
 

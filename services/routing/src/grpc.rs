@@ -7,6 +7,7 @@ use kesu_runtime::paging;
 use kesu_storage::Database;
 use tonic::{Request, Response, Status};
 
+use crate::error::Error;
 use crate::store::{self, TicketFilter, TicketKey};
 use crate::tickets::{priority_name, status_name};
 
@@ -18,10 +19,6 @@ impl TicketApi {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
-}
-
-fn database(e: sqlx::Error) -> Status {
-    Status::unavailable(format!("database: {e}"))
 }
 
 fn pending(action: &str) -> Status {
@@ -36,11 +33,8 @@ impl TicketService for TicketApi {
             Some(get_ticket_request::Key::FeedbackNumber(n)) => TicketKey::FeedbackNumber(n),
             None => return Err(Status::invalid_argument("give ticket_id or feedback_number")),
         };
-        store::get_ticket(self.db.pool(), key)
-            .await
-            .map_err(database)?
-            .map(Response::new)
-            .ok_or_else(|| Status::not_found("no such ticket"))
+        let ticket = store::get_ticket(self.db.pool(), key).await?.ok_or(Error::NotFound("no such ticket"))?;
+        Ok(Response::new(ticket))
     }
 
     async fn list_tickets(
@@ -71,7 +65,7 @@ impl TicketService for TicketApi {
                 .unwrap_or_default()
                 .to_string(),
         };
-        let rows = store::list_tickets(self.db.pool(), &filter, cursor, size).await.map_err(database)?;
+        let rows = store::list_tickets(self.db.pool(), &filter, cursor, size).await?;
         let next_page_token = paging::next_token(&rows, size);
         Ok(Response::new(ListTicketsResponse {
             tickets: rows.into_iter().map(|(_, _, t)| t).collect(),
@@ -83,9 +77,9 @@ impl TicketService for TicketApi {
         &self,
         request: Request<GetTicketHistoryRequest>,
     ) -> Result<Response<GetTicketHistoryResponse>, Status> {
-        let entries = store::history(self.db.pool(), &request.get_ref().ticket_id).await.map_err(database)?;
+        let entries = store::history(self.db.pool(), &request.get_ref().ticket_id).await?;
         if entries.is_empty() {
-            return Err(Status::not_found("no such ticket"));
+            return Err(Error::NotFound("no such ticket").into());
         }
         Ok(Response::new(GetTicketHistoryResponse { entries }))
     }

@@ -6,6 +6,7 @@
 //! staff ticket API over gRPC. Replicas share the durable consumer and the
 //! database; a feedback never gets two tickets (unique per feedback).
 
+mod error;
 mod grpc;
 mod store;
 pub mod tickets;
@@ -23,6 +24,8 @@ use kesu_proto::v1::{Feedback, FeedbackEvent, TicketCreated, TicketEvent, feedba
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::{Database, Migrations};
 use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
 
 pub const SERVICE: &str = "routing";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50052, http: 8082 };

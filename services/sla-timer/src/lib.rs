@@ -7,6 +7,7 @@
 //! at-risk and breached lists over gRPC.
 
 pub mod clocks;
+mod error;
 mod grpc;
 mod store;
 
@@ -23,6 +24,8 @@ use kesu_proto::v1::{SlaArmed, SlaEvent, Ticket, TicketEvent, sla_event};
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::{Database, Migrations};
 use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
 
 pub const SERVICE: &str = "sla-timer";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50053, http: 8083 };

@@ -9,12 +9,14 @@
 //!   (`/healthz`, `/readyz`, `/metrics`), returning a [`RunningService`];
 //! - graceful shutdown in order: stop pulling, finish in-flight messages,
 //!   flush the outbox, stop the servers, close the pool;
-//! - [`main`]: telemetry, signals and exit codes for the thin binaries.
+//! - [`main`]: telemetry, signals and exit codes for the thin binaries;
+//! - [`status`]: internal errors as a generic gRPC status with an error id.
 
 mod config;
 mod http;
 pub mod paging;
 mod process;
+pub mod status;
 
 pub use config::{CommonConfig, ServicePorts, contact_key};
 pub use http::Readiness;
