@@ -66,7 +66,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         core.consume(spec, Arc::new(counter)).await?;
     }
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::analytics_service_server::SERVICE_NAME);
     health.set_serving::<AnalyticsServiceServer<grpc::AnalyticsApi>>().await;
     let router = router.add_service(AnalyticsServiceServer::new(grpc::AnalyticsApi::new(core.db.clone(), policy)));
     core.serve(router, health, None).await

@@ -36,7 +36,8 @@ impl From<Error> for Status {
         match e {
             Error::NotFound(what) => Status::not_found(what),
             Error::InvalidArgument { field, message } => Status::invalid_argument(format!("{field}: {message}")),
-            Error::Database(_) | Error::Submission(_) => kesu_runtime::status::unavailable(&e),
+            Error::Database(e) => kesu_runtime::status::database(&e),
+            Error::Submission(_) => kesu_runtime::status::unavailable(&e),
             Error::CorruptRow { .. } => kesu_runtime::status::internal(&e),
         }
     }

@@ -105,7 +105,7 @@ pub async fn start(
         token,
     ));
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::intake_service_server::SERVICE_NAME);
     health.set_serving::<IntakeServiceServer<grpc::IntakeApi>>().await;
     // The same ceiling as the broker's default max payload.
     let api = IntakeServiceServer::new(grpc::IntakeApi::new(intake)).max_decoding_message_size(1024 * 1024);

@@ -79,7 +79,7 @@ pub async fn start(
     };
     core.consume(spec, Arc::new(handler)).await?;
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::notification_service_server::SERVICE_NAME);
     health.set_serving::<NotificationServiceServer<grpc::NotificationApi>>().await;
     let router =
         router.add_service(NotificationServiceServer::new(grpc::NotificationApi::new(core.db.clone(), policy)));

@@ -33,7 +33,7 @@ impl From<Error> for Status {
         match e {
             Error::NotFound(what) => Status::not_found(what),
             Error::InvalidArgument { field, message } => Status::invalid_argument(format!("{field}: {message}")),
-            Error::Database(_) => kesu_runtime::status::unavailable(&e),
+            Error::Database(e) => kesu_runtime::status::database(&e),
             Error::CorruptRow { .. } => kesu_runtime::status::internal(&e),
         }
     }

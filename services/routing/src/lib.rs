@@ -61,7 +61,7 @@ pub async fn start(
         FeedbackEvents { db: core.db.clone(), outbox: core.outbox.clone(), policy, clock, inbox: spec.inbox_name() };
     core.consume(spec, Arc::new(handler)).await?;
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::ticket_service_server::SERVICE_NAME);
     health.set_serving::<TicketServiceServer<grpc::TicketApi>>().await;
     let router = router.add_service(TicketServiceServer::new(grpc::TicketApi::new(core.db.clone())));
     core.serve(router, health, None).await

@@ -66,7 +66,7 @@ pub async fn start(
     };
     core.consume(spec, Arc::new(handler)).await?;
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::sla_service_server::SERVICE_NAME);
     health.set_serving::<SlaServiceServer<grpc::SlaApi>>().await;
     let router = router.add_service(SlaServiceServer::new(grpc::SlaApi::new(core.db.clone(), clock)));
     core.serve(router, health, None).await

@@ -16,10 +16,11 @@ mod config;
 mod http;
 pub mod paging;
 mod process;
+pub mod reflection;
 pub mod status;
 
 pub use config::{CommonConfig, ServicePorts, contact_key};
-pub use http::Readiness;
+pub use http::{CHECK_TIMEOUT, Readiness, ReadinessReport};
 pub use process::{RunningService, ServiceCore, StartError, grpc_router, main};
 
 pub use tokio_util::sync::CancellationToken;

@@ -6,6 +6,7 @@
 
 use std::fmt::Display;
 
+use kesu_storage::sqlx;
 use tonic::Status;
 use tonic::metadata::MetadataValue;
 
@@ -38,6 +39,39 @@ pub fn unavailable(error: &dyn Display) -> Status {
     with_id(Status::unavailable(format!("temporarily unavailable, retry (id {id}); see the service log")), &id)
 }
 
+/// A database error as a status: UNAVAILABLE when a retry may succeed
+/// (the pool or connection failed, the database is busy, locked or
+/// shutting down), INTERNAL otherwise (a missing table, a broken row).
+pub fn database(error: &sqlx::Error) -> Status {
+    if is_transient(error) {
+        unavailable(&format_args!("database: {error}"))
+    } else {
+        internal(&format_args!("database: {error}"))
+    }
+}
+
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite: SQLITE_BUSY / SQLITE_LOCKED (and their extended codes).
+            let sqlite_busy = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            // PostgreSQL SQLSTATE: connection exception, insufficient
+            // resources, operator intervention, serialization failure, deadlock.
+            let postgres_transient =
+                ["08", "53", "57"].iter().any(|class| code.starts_with(class)) || code == "40001" || code == "40P01";
+            sqlite_busy || postgres_transient
+        }
+        _ => false,
+    }
+}
+
 fn with_id(mut status: Status, id: &str) -> Status {
     if let Ok(value) = MetadataValue::try_from(id) {
         status.metadata_mut().insert(ERROR_ID_HEADER, value);
@@ -61,5 +95,11 @@ mod tests {
         assert_eq!(status.code(), tonic::Code::Unavailable);
         assert!(!status.message().contains("pool"), "{}", status.message());
         assert!(status.metadata().get(ERROR_ID_HEADER).is_some());
+
+        let status = database(&sqlx::Error::PoolTimedOut);
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        let status = database(&sqlx::Error::RowNotFound);
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert!(!status.message().contains("row"), "{}", status.message());
     }
 }
