@@ -174,6 +174,11 @@ impl TestSystem {
         endpoint
     }
 
+    /// The database URL a service was configured with (to inspect or break it).
+    pub fn database_url(&self, service: &str) -> &str {
+        self.databases[service].url()
+    }
+
     pub fn endpoint(&self, service: &str) -> Endpoint {
         *self.endpoints.get(service).unwrap_or_else(|| panic!("{service} is not running in this test"))
     }
