@@ -268,15 +268,38 @@ async fn the_inbox_claims_each_id_once_on_every_backend() {
 async fn declaring_streams_and_consumers_is_idempotent() {
     let nats = NatsServer::start().await.unwrap();
     let bus = bus(&nats).await;
-    bus.ensure_streams(&subjects::ALL_STREAMS).await.unwrap();
     let temp = TempDatabase::sqlite();
     let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
     let handler = idle_copier(db);
-    for _ in 0..2 {
-        consume::declare(&bus, ConsumerSpec::new(FEEDBACK_RAW, "twice", fast_settings()), handler.clone())
-            .await
-            .unwrap();
+    let js = bus.jetstream();
+    let declare = || consume::declare(&bus, ConsumerSpec::new(FEEDBACK_RAW, "twice", fast_settings()), handler.clone());
+
+    declare().await.unwrap();
+    for i in 0..3 {
+        js.publish(format!("feedback.raw.web{i}"), Bytes::from_static(b"waiting")).await.unwrap().await.unwrap();
     }
+    let mut stream = js.get_stream("FEEDBACK_RAW").await.unwrap();
+    let stream_before = stream.info().await.unwrap().clone();
+    let consumer_before = stream.consumer_info("twice").await.unwrap();
+    let streams_before: Vec<String> = js.stream_names().map(|n| n.unwrap()).collect().await;
+
+    // A second start of the same service declares everything again.
+    bus.ensure_streams(&subjects::ALL_STREAMS).await.unwrap();
+    declare().await.unwrap();
+
+    let stream_after = stream.info().await.unwrap().clone();
+    assert_eq!(stream_after.config, stream_before.config, "the stream is unchanged");
+    assert_eq!(stream_after.state.messages, 3, "no message lost");
+    let mut streams_after: Vec<String> = js.stream_names().map(|n| n.unwrap()).collect().await;
+    let mut streams_before = streams_before;
+    streams_after.sort();
+    streams_before.sort();
+    assert_eq!(streams_after, streams_before, "no stream added");
+    let consumers: Vec<String> = stream.consumer_names().map(|n| n.unwrap()).collect().await;
+    assert_eq!(consumers, ["twice"], "one consumer");
+    let consumer_after = stream.consumer_info("twice").await.unwrap();
+    assert_eq!(consumer_after.config, consumer_before.config, "the consumer is unchanged");
+    assert_eq!(consumer_after.num_pending, 3, "the consumer still has every message to deliver");
 }
 
 #[tokio::test]
