@@ -129,7 +129,10 @@ impl IntakeService for IntakeApi {
         let key = match &request.get_ref().key {
             Some(get_feedback_request::Key::FeedbackId(id)) => FeedbackKey::Id(id),
             Some(get_feedback_request::Key::FeedbackNumber(n)) => FeedbackKey::Number(n),
-            None => return Err(Status::invalid_argument("give feedback_id or feedback_number")),
+            None => {
+                let message = "give feedback_id or feedback_number".into();
+                return Err(Error::InvalidArgument { field: "key", message }.into());
+            }
         };
         let feedback =
             store::get_feedback(self.intake.db().pool(), key).await?.ok_or(Error::NotFound("no such feedback"))?;

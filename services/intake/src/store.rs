@@ -143,3 +143,26 @@ pub async fn list_rejected(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kesu_storage::Database;
+    use kesu_testkit::TempDatabase;
+
+    #[tokio::test]
+    async fn a_rejected_submission_that_does_not_decode_is_an_error_not_a_gap() {
+        let temp = TempDatabase::sqlite();
+        let db = Database::open(temp.url(), 1, &[crate::MIGRATIONS]).await.unwrap();
+        sqlx::query(
+            "INSERT INTO rejected_submissions (rejection_id, subject, channel, external_id, received_at, record)
+             VALUES ('X-1', 'feedback.raw.web', 'web', 'web-1', 1, $1)",
+        )
+        .bind(vec![0x0a_u8, 0x05, 0x01])
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let err = list_rejected(db.pool(), None, None, 10).await.unwrap_err();
+        assert!(matches!(&err, Error::CorruptRow { table: "rejected_submissions", key, .. } if key == "X-1"), "{err}");
+    }
+}

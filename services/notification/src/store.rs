@@ -81,3 +81,26 @@ pub async fn list(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kesu_storage::Database;
+    use kesu_testkit::TempDatabase;
+
+    #[tokio::test]
+    async fn a_delivery_that_does_not_decode_is_an_error_not_a_gap() {
+        let temp = TempDatabase::sqlite();
+        let db = Database::open(temp.url(), 1, &[crate::MIGRATIONS]).await.unwrap();
+        sqlx::query(
+            "INSERT INTO deliveries (request_id, dedup_key, ticket_id, channel, purpose, status, requested_at, updated_at, record)
+             VALUES ('R-1', 'T-1:ack:customer', 'T-1', 'sms', 'ack', 'sent', 1, 1, $1)",
+        )
+        .bind(vec![0x0a_u8, 0x05, 0x01])
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let err = list(db.pool(), "T-1", None, 10).await.unwrap_err();
+        assert!(matches!(&err, Error::CorruptRow { table: "deliveries", key, .. } if key == "R-1"), "{err}");
+    }
+}

@@ -31,7 +31,10 @@ impl TicketService for TicketApi {
         let key = match &request.get_ref().key {
             Some(get_ticket_request::Key::TicketId(id)) => TicketKey::Id(id),
             Some(get_ticket_request::Key::FeedbackNumber(n)) => TicketKey::FeedbackNumber(n),
-            None => return Err(Status::invalid_argument("give ticket_id or feedback_number")),
+            None => {
+                let message = "give ticket_id or feedback_number".into();
+                return Err(Error::InvalidArgument { field: "key", message }.into());
+            }
         };
         let ticket = store::get_ticket(self.db.pool(), key).await?.ok_or(Error::NotFound("no such ticket"))?;
         Ok(Response::new(ticket))
@@ -47,12 +50,14 @@ impl TicketService for TicketApi {
         let mut statuses = Vec::new();
         for s in &req.statuses {
             if TicketStatus::try_from(*s).is_err() {
-                return Err(Status::invalid_argument(format!("statuses: {s} is not a known TicketStatus value")));
+                let message = format!("{s} is not a known TicketStatus value");
+                return Err(Error::InvalidArgument { field: "statuses", message }.into());
             }
             statuses.push(status_name(*s));
         }
         if Priority::try_from(req.priority).is_err() {
-            return Err(Status::invalid_argument(format!("priority: {} is not a known Priority value", req.priority)));
+            let message = format!("{} is not a known Priority value", req.priority);
+            return Err(Error::InvalidArgument { field: "priority", message }.into());
         }
         let filter = TicketFilter {
             statuses,

@@ -33,10 +33,8 @@ impl SlaApi {
             Ok(Priority::Unspecified) => "",
             Ok(_) => kesu_domain::Priority::from_proto(req.priority).map(|p| p.as_str()).unwrap_or_default(),
             Err(_) => {
-                return Err(Status::invalid_argument(format!(
-                    "priority: {} is not a known Priority value",
-                    req.priority
-                )));
+                let message = format!("{} is not a known Priority value", req.priority);
+                return Err(Error::InvalidArgument { field: "priority", message }.into());
             }
         };
         let now = to_millis(self.clock.now());

@@ -92,3 +92,28 @@ pub async fn list(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kesu_storage::Database;
+    use kesu_testkit::TempDatabase;
+
+    #[tokio::test]
+    async fn a_clock_that_does_not_decode_is_an_error_not_a_gap() {
+        let temp = TempDatabase::sqlite();
+        let db = Database::open(temp.url(), 1, &[crate::MIGRATIONS]).await.unwrap();
+        sqlx::query(
+            "INSERT INTO sla_clocks (clock_id, ticket_id, kind, state, priority, department, started_at, warn_at, deadline, record)
+             VALUES ('T-1:resolve', 'T-1', 'resolve', 'running', 'p3', 'service', 1, 2, 3, $1)",
+        )
+        .bind(vec![0x0a_u8, 0x05, 0x01])
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let err = ticket_clocks(db.pool(), "T-1").await.unwrap_err();
+        assert!(matches!(&err, Error::CorruptRow { table: "sla_clocks", key, .. } if key == "T-1:resolve"), "{err}");
+        let err = list(db.pool(), Risk::Breached, 10, "", "", None, 10).await.unwrap_err();
+        assert!(matches!(err, Error::CorruptRow { .. }), "{err}");
+    }
+}
