@@ -37,7 +37,8 @@ impl From<Error> for Status {
             Error::NotFound(what) => Status::not_found(what),
             Error::InvalidArgument { field, message } => Status::invalid_argument(format!("{field}: {message}")),
             Error::Database(e) => kesu_runtime::status::database(&e),
-            Error::Submission(_) => kesu_runtime::status::unavailable(&e),
+            Error::Submission(kesu_bus::HandleError::Permanent(_)) => kesu_runtime::status::internal(&e),
+            Error::Submission(kesu_bus::HandleError::Transient(_)) => kesu_runtime::status::unavailable(&e),
             Error::CorruptRow { .. } => kesu_runtime::status::internal(&e),
         }
     }

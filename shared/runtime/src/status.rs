@@ -35,7 +35,7 @@ pub fn internal(error: &dyn Display) -> Status {
 /// UNAVAILABLE (the client may retry) with a generic message naming the
 /// error id; the detail is logged.
 pub fn unavailable(error: &dyn Display) -> Status {
-    let id = report("request failed: storage unavailable", error);
+    let id = report("request failed; the client may retry", error);
     with_id(Status::unavailable(format!("temporarily unavailable, retry (id {id}); see the service log")), &id)
 }
 
