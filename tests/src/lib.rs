@@ -17,6 +17,7 @@ use kesu_config::Env;
 use kesu_domain::SystemClock;
 use kesu_proto::v1::{RawFeedback, SubmitFeedbackResponse};
 use kesu_runtime::RunningService;
+use kesu_storage::sqlx::{AnyConnection, Connection};
 use kesu_testkit::{NatsServer, TempDatabase, free_port};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
@@ -176,6 +177,11 @@ impl TestSystem {
         endpoint
     }
 
+    /// The database URL a service was configured with (to inspect or break it).
+    pub fn database_url(&self, service: &str) -> &str {
+        self.databases[service].url()
+    }
+
     pub fn endpoint(&self, service: &str) -> Endpoint {
         *self.endpoints.get(service).unwrap_or_else(|| panic!("{service} is not running in this test"))
     }
@@ -247,6 +253,30 @@ impl TestSystem {
             (found.len() >= n).then_some(found)
         })
         .await
+    }
+
+    /// Waits until `service`'s durable consumer on `stream` has handled
+    /// every message (none pending, none awaiting acknowledgement) and the
+    /// service's outbox has gone out: the positive signal to wait for before
+    /// asserting that something did *not* happen (no second ticket, no
+    /// feedback accepted twice).
+    pub async fn wait_until_settled(&self, stream: &str, service: &str) {
+        let s = self.js.get_stream(stream).await.expect("the stream exists");
+        eventually(&format!("{service} done with {stream}"), WAIT, || async {
+            let info = s.consumer_info(service).await.ok()?;
+            (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
+        })
+        .await;
+        kesu_storage::sqlx::any::install_default_drivers();
+        let url = self.database_url(service);
+        eventually(&format!("{service}'s outbox sent"), WAIT, || async {
+            let mut conn = <AnyConnection as Connection>::connect(url).await.ok()?;
+            let left: i64 =
+                kesu_storage::sqlx::query_scalar("SELECT COUNT(*) FROM kesu_outbox").fetch_one(&mut conn).await.ok()?;
+            let _ = conn.close().await;
+            (left == 0).then_some(())
+        })
+        .await;
     }
 
     /// Starts a service as its own process (`kesu <service>`).

@@ -63,7 +63,8 @@ async fn intake_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
         (found.len() >= N).then_some(found)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every redelivery handled and sent: a feedback accepted twice would be there now.
+    system.wait_until_settled("FEEDBACK_RAW", "intake").await;
     let accepted_now = system.messages("FEEDBACK", "feedback.evt.accepted").await;
     assert_eq!(accepted_now.len(), N, "no feedback accepted twice");
     let events: Vec<FeedbackEvent> = accepted.iter().map(|m| m.decode()).collect();

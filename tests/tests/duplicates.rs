@@ -21,8 +21,9 @@ async fn the_same_raw_message_published_twice_yields_one_ticket() {
     assert_eq!(d.reason, DuplicateReason::SameExternalId as i32);
 
     system.wait_for("TICKETS", "ticket.evt.created", 1).await;
-    // Give routing every chance to (wrongly) make a second ticket.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Routing has handled every feedback event and sent what it wrote: a
+    // second ticket, if it (wrongly) made one, would be there now.
+    system.wait_until_settled("FEEDBACK", "routing").await;
     let mut tickets = TicketServiceClient::connect(system.endpoint("routing").grpc_url()).await.unwrap();
     let all = tickets.list_tickets(ListTicketsRequest::default()).await.unwrap().into_inner().tickets;
     assert_eq!(all.len(), 1);

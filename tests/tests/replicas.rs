@@ -1,7 +1,6 @@
 //! Replicas of a service share its durable consumer and its database.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use kesu_proto::v1::ticket_service_client::TicketServiceClient;
 use kesu_proto::v1::*;
@@ -32,7 +31,9 @@ async fn two_replicas_make_exactly_one_ticket_per_feedback(backend: Backend) {
         system.publish_raw("app", &feedback::robot_vacuum(&format!("replica-{i}")), None).await;
     }
     let created = system.wait_for("TICKETS", "ticket.evt.created", N).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both replicas share the consumer and the database: once it has
+    // handled everything, a ticket made twice would be there now.
+    system.wait_until_settled("FEEDBACK", "routing").await;
     let created_now = system.messages("TICKETS", "ticket.evt.created").await;
     assert_eq!(created_now.len(), N, "{backend:?}: no ticket twice");
     let feedback_ids: HashSet<String> =

@@ -10,6 +10,7 @@ use kesu_proto::v1::*;
 use kesu_storage::Database;
 use tonic::{Request, Response, Status};
 
+use crate::error::Error;
 use crate::store;
 
 pub struct AnalyticsApi {
@@ -23,22 +24,18 @@ impl AnalyticsApi {
     }
 
     /// Local days covered by a range (whole history when unset).
-    fn days(&self, range: Option<&TimeRange>) -> Result<(String, String), Status> {
+    fn days(&self, range: Option<&TimeRange>) -> Result<(String, String), Error> {
         let tz = self.policy.time_zone();
-        let day = |ts: Option<&prost_types::Timestamp>, field: &str, default: &str| match ts {
+        let day = |ts: Option<&prost_types::Timestamp>, field: &'static str, default: &str| match ts {
             None => Ok(default.to_string()),
             Some(ts) => kesu_domain::time::from_timestamp(ts)
                 .map(|t| t.with_timezone(&tz).format("%Y-%m-%d").to_string())
-                .ok_or_else(|| Status::invalid_argument(format!("{field} is not a valid timestamp"))),
+                .ok_or_else(|| Error::InvalidArgument { field, message: "not a valid timestamp".into() }),
         };
         let from = day(range.and_then(|r| r.from.as_ref()), "range.from", "0000-01-01")?;
         let to = day(range.and_then(|r| r.to.as_ref()), "range.to", "9999-12-31")?;
         Ok((from, to))
     }
-}
-
-fn database(e: sqlx::Error) -> Status {
-    Status::unavailable(format!("database: {e}"))
 }
 
 fn summary_of(rows: &[(String, String, i64)]) -> Summary {
@@ -76,7 +73,7 @@ fn summary_of(rows: &[(String, String, i64)]) -> Summary {
 impl AnalyticsService for AnalyticsApi {
     async fn get_summary(&self, request: Request<GetSummaryRequest>) -> Result<Response<Summary>, Status> {
         let (from, to) = self.days(request.get_ref().range.as_ref())?;
-        let rows = store::totals(self.db.pool(), &from, &to).await.map_err(database)?;
+        let rows = store::totals(self.db.pool(), &from, &to).await.map_err(Error::from)?;
         Ok(Response::new(summary_of(&rows)))
     }
 
@@ -85,7 +82,8 @@ impl AnalyticsService for AnalyticsApi {
         let (from, to) = self.days(req.range.as_ref())?;
         let metric = match req.group_by.as_str() {
             "day" => {
-                let rows = store::per_day(self.db.pool(), "feedback.received", &from, &to).await.map_err(database)?;
+                let rows =
+                    store::per_day(self.db.pool(), "feedback.received", &from, &to).await.map_err(Error::from)?;
                 let rows = rows.into_iter().map(|(key, v)| CountByKey { key, count: v as u64 }).collect();
                 return Ok(Response::new(VolumeResponse { rows }));
             }
@@ -100,12 +98,16 @@ impl AnalyticsService for AnalyticsApi {
                 )));
             }
             other => {
-                return Err(Status::invalid_argument(format!(
-                    "group_by {other:?} is not one of channel, type, cause, department, priority, region, hour, day"
-                )));
+                return Err(Error::InvalidArgument {
+                    field: "group_by",
+                    message: format!(
+                        "{other:?} is not one of channel, type, cause, department, priority, region, hour, day"
+                    ),
+                }
+                .into());
             }
         };
-        let rows = store::totals(self.db.pool(), &from, &to).await.map_err(database)?;
+        let rows = store::totals(self.db.pool(), &from, &to).await.map_err(Error::from)?;
         let rows = rows
             .into_iter()
             .filter(|(m, _, _)| m == metric)

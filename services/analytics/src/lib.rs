@@ -6,6 +6,7 @@
 //! counters by channel, priority, department and type. Answers summaries
 //! and volumes over gRPC. It never sees contacts: events carry them sealed.
 
+mod error;
 mod facts;
 mod grpc;
 mod store;
@@ -23,6 +24,8 @@ use kesu_proto::v1::{EventMeta, FeedbackEvent, NotificationEvent, SlaEvent, Tick
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::Migrations;
 use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
 
 pub const SERVICE: &str = "analytics";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50055, http: 8085 };
@@ -59,7 +62,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         core.consume(ConsumerSpec::new(stream, SERVICE, settings.clone()), Arc::new(counter));
     }
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::analytics_service_server::SERVICE_NAME);
     health.set_serving::<AnalyticsServiceServer<grpc::AnalyticsApi>>().await;
     let router = router.add_service(AnalyticsServiceServer::new(grpc::AnalyticsApi::new(core.db.clone(), policy)));
     core.serve(router, health, None).await

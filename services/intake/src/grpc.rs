@@ -15,6 +15,7 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use kesu_runtime::paging;
 
+use crate::error::Error;
 use crate::pipeline::{Intake, Path, Submission};
 use crate::store::{self, FeedbackKey};
 
@@ -33,8 +34,8 @@ impl IntakeApi {
             Submission { subject, original: &original, raw: Ok(raw), inbox: None, causation: "", path: Path::Grpc };
         match self.intake.submit(submission).await {
             Ok(Some(response)) => Ok(response),
-            Ok(None) => Err(Status::internal("submission was not answered")),
-            Err(e) => Err(Status::unavailable(format!("cannot take feedback now, retry: {e}"))),
+            Ok(None) => Err(kesu_runtime::status::internal(&"a gRPC submission was not answered")),
+            Err(e) => Err(Error::Submission(e).into()),
         }
     }
 }
@@ -128,13 +129,14 @@ impl IntakeService for IntakeApi {
         let key = match &request.get_ref().key {
             Some(get_feedback_request::Key::FeedbackId(id)) => FeedbackKey::Id(id),
             Some(get_feedback_request::Key::FeedbackNumber(n)) => FeedbackKey::Number(n),
-            None => return Err(Status::invalid_argument("give feedback_id or feedback_number")),
+            None => {
+                let message = "give feedback_id or feedback_number".into();
+                return Err(Error::InvalidArgument { field: "key", message }.into());
+            }
         };
-        match store::get_feedback(self.intake.db().pool(), key).await {
-            Ok(Some(feedback)) => Ok(Response::new(feedback)),
-            Ok(None) => Err(Status::not_found("no such feedback")),
-            Err(e) => Err(Status::unavailable(format!("database: {e}"))),
-        }
+        let feedback =
+            store::get_feedback(self.intake.db().pool(), key).await?.ok_or(Error::NotFound("no such feedback"))?;
+        Ok(Response::new(feedback))
     }
 
     async fn supplement_feedback(
@@ -166,9 +168,7 @@ impl IntakeService for IntakeApi {
         let size = paging::page_size(req.page.as_ref(), 50, 500);
         let cursor = paging::cursor(req.page.as_ref())?;
         let channel = kesu_proto::v1::Channel::try_from(req.channel).ok().and_then(kesu_domain::channel_token);
-        let rows = store::list_rejected(self.intake.db().pool(), channel, cursor, size)
-            .await
-            .map_err(|e| Status::unavailable(format!("database: {e}")))?;
+        let rows = store::list_rejected(self.intake.db().pool(), channel, cursor, size).await?;
         let next_page_token = paging::next_token(&rows, size);
         Ok(Response::new(ListRejectedResponse {
             rejected: rows.into_iter().map(|(_, _, r)| r).collect(),

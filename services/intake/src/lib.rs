@@ -8,6 +8,7 @@
 //! `feedback.evt.<kind>` through the outbox. What cannot be decoded goes to
 //! `dlq.intake`; what cannot be taken is kept and announced as rejected.
 
+mod error;
 mod grpc;
 mod pipeline;
 mod store;
@@ -27,6 +28,8 @@ use kesu_proto::v1::intake_service_server::IntakeServiceServer;
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::Migrations;
 use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
 
 pub use pipeline::{Intake, Path, Submission};
 
@@ -101,7 +104,7 @@ pub async fn start(
         token,
     ));
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::intake_service_server::SERVICE_NAME);
     health.set_serving::<IntakeServiceServer<grpc::IntakeApi>>().await;
     // The same ceiling as the broker's default max payload.
     let api = IntakeServiceServer::new(grpc::IntakeApi::new(intake)).max_decoding_message_size(1024 * 1024);

@@ -4,6 +4,8 @@ use kesu_proto::v1::{Feedback, RejectedSubmission};
 use prost::Message;
 use sqlx::AnyConnection;
 
+use crate::error::Error;
+
 /// An earlier feedback with the same channel and external id.
 pub struct Existing {
     pub feedback_id: String,
@@ -92,19 +94,22 @@ pub async fn insert_rejected(
     Ok(())
 }
 
-pub async fn get_feedback(pool: &sqlx::AnyPool, by: FeedbackKey<'_>) -> Result<Option<Feedback>, sqlx::Error> {
-    let row: Option<(Vec<u8>,)> = match by {
+pub async fn get_feedback(pool: &sqlx::AnyPool, by: FeedbackKey<'_>) -> Result<Option<Feedback>, Error> {
+    let row: Option<(String, Vec<u8>)> = match by {
         FeedbackKey::Id(id) => {
-            sqlx::query_as("SELECT record FROM feedback WHERE feedback_id = $1").bind(id).fetch_optional(pool).await?
+            sqlx::query_as("SELECT feedback_id, record FROM feedback WHERE feedback_id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
         }
         FeedbackKey::Number(n) => {
-            sqlx::query_as("SELECT record FROM feedback WHERE feedback_number = $1")
+            sqlx::query_as("SELECT feedback_id, record FROM feedback WHERE feedback_number = $1")
                 .bind(n)
                 .fetch_optional(pool)
                 .await?
         }
     };
-    Ok(row.and_then(|(bytes,)| Feedback::decode(bytes.as_slice()).ok()))
+    row.map(|(id, bytes)| Error::decode("feedback", &id, &bytes)).transpose()
 }
 
 pub enum FeedbackKey<'a> {
@@ -118,7 +123,7 @@ pub async fn list_rejected(
     channel: Option<&str>,
     before: Option<(i64, String)>,
     limit: i64,
-) -> Result<Vec<(i64, String, RejectedSubmission)>, sqlx::Error> {
+) -> Result<Vec<(i64, String, RejectedSubmission)>, Error> {
     let (before_at, before_id) = before.unwrap_or((i64::MAX, String::new()));
     let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
         "SELECT received_at, rejection_id, record FROM rejected_submissions
@@ -131,8 +136,33 @@ pub async fn list_rejected(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(at, id, bytes)| RejectedSubmission::decode(bytes.as_slice()).ok().map(|r| (at, id, r)))
-        .collect())
+    rows.into_iter()
+        .map(|(at, id, bytes)| {
+            let rejected = Error::decode("rejected_submissions", &id, &bytes)?;
+            Ok((at, id, rejected))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kesu_storage::Database;
+    use kesu_testkit::TempDatabase;
+
+    #[tokio::test]
+    async fn a_rejected_submission_that_does_not_decode_is_an_error_not_a_gap() {
+        let temp = TempDatabase::sqlite();
+        let db = Database::open(temp.url(), 1, &[crate::MIGRATIONS]).await.unwrap();
+        sqlx::query(
+            "INSERT INTO rejected_submissions (rejection_id, subject, channel, external_id, received_at, record)
+             VALUES ('X-1', 'feedback.raw.web', 'web', 'web-1', 1, $1)",
+        )
+        .bind(vec![0x0a_u8, 0x05, 0x01])
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let err = list_rejected(db.pool(), None, None, 10).await.unwrap_err();
+        assert!(matches!(&err, Error::CorruptRow { table: "rejected_submissions", key, .. } if key == "X-1"), "{err}");
+    }
 }

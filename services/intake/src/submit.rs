@@ -5,8 +5,9 @@
 //!
 //! If intake cannot take the submission right now (database unavailable)
 //! the reply has no body and the headers `Nats-Service-Error-Code: 503`
-//! and `Nats-Service-Error`; the adapter retries with the same external id,
-//! which is never numbered twice.
+//! and `Nats-Service-Error` (a generic text with an error id, never the
+//! database's words); the adapter retries with the same external id, which
+//! is never numbered twice.
 
 use std::sync::Arc;
 
@@ -86,11 +87,13 @@ async fn answer(client: &async_nats::Client, intake: &Intake, msg: async_nats::M
             }
             Ok(None) => unreachable!("request/reply submissions do not use the inbox"),
             Err(e) => {
-                tracing::warn!(error = %e, "submission could not be taken now");
+                // The adapter learns only that it may retry, and an id to
+                // quote; the detail stays in the log.
+                let id = kesu_runtime::status::report("submission could not be taken now", &e);
                 headers.insert("Nats-Service-Error-Code", "503");
                 headers.insert(
                     "Nats-Service-Error",
-                    kesu_bus::publish::header_safe(&format!("unavailable: {e}"), 500).as_str(),
+                    format!("temporarily unavailable, retry (id {id}); see the service log").as_str(),
                 );
                 bytes::Bytes::new()
             }

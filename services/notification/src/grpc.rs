@@ -13,6 +13,7 @@ use kesu_runtime::paging;
 use kesu_storage::Database;
 use tonic::{Request, Response, Status};
 
+use crate::error::Error;
 use crate::{compose, store};
 
 pub struct NotificationApi {
@@ -34,13 +35,11 @@ impl NotificationService for NotificationApi {
     ) -> Result<Response<ListDeliveriesResponse>, Status> {
         let req = request.into_inner();
         if req.ticket_id.is_empty() {
-            return Err(Status::invalid_argument("ticket_id is required"));
+            return Err(Error::InvalidArgument { field: "ticket_id", message: "required".into() }.into());
         }
         let size = paging::page_size(req.page.as_ref(), 50, 500);
         let cursor = paging::cursor(req.page.as_ref())?;
-        let rows = store::list(self.db.pool(), &req.ticket_id, cursor, size)
-            .await
-            .map_err(|e| Status::unavailable(format!("database: {e}")))?;
+        let rows = store::list(self.db.pool(), &req.ticket_id, cursor, size).await?;
         let next_page_token = paging::next_token(&rows, size);
         Ok(Response::new(ListDeliveriesResponse {
             deliveries: rows.into_iter().map(|(_, _, d)| d).collect(),
@@ -57,8 +56,9 @@ impl NotificationService for NotificationApi {
         request: Request<PreviewTemplateRequest>,
     ) -> Result<Response<PreviewTemplateResponse>, Status> {
         let req = request.into_inner();
-        let channel = NotifyChannel::try_from(req.channel).map_err(|_| {
-            Status::invalid_argument(format!("channel: {} is not a known NotifyChannel value", req.channel))
+        let channel = NotifyChannel::try_from(req.channel).map_err(|_| Error::InvalidArgument {
+            field: "channel",
+            message: format!("{} is not a known NotifyChannel value", req.channel),
         })?;
         let params: BTreeMap<&str, String> = req.params.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         let message = compose::message(&self.policy, &req.template_id, channel, &req.locale, &params)

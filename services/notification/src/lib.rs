@@ -10,6 +10,7 @@
 //! request; events and records keep the masked form.
 
 mod compose;
+mod error;
 mod grpc;
 mod store;
 
@@ -30,6 +31,8 @@ use kesu_proto::v1::{
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::Migrations;
 use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
 
 use crate::compose::Unreachable;
 
@@ -68,7 +71,7 @@ pub async fn start(
         TicketEvents { readiness: core.readiness.clone(), policy: policy.clone(), key: config.contact_key, clock };
     core.consume(ConsumerSpec::new(TICKETS, SERVICE, settings), Arc::new(handler));
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::notification_service_server::SERVICE_NAME);
     health.set_serving::<NotificationServiceServer<grpc::NotificationApi>>().await;
     let router =
         router.add_service(NotificationServiceServer::new(grpc::NotificationApi::new(core.db.clone(), policy)));

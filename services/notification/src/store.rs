@@ -4,6 +4,8 @@ use kesu_proto::v1::{Delivery, DeliveryStatus, NotificationPurpose, NotifyChanne
 use prost::Message;
 use sqlx::AnyConnection;
 
+use crate::error::Error;
+
 pub fn channel_name(channel: i32) -> &'static str {
     match NotifyChannel::try_from(channel).unwrap_or_default() {
         NotifyChannel::Sms => "sms",
@@ -59,7 +61,7 @@ pub async fn list(
     ticket_id: &str,
     after: Option<(i64, String)>,
     limit: i64,
-) -> Result<Vec<(i64, String, Delivery)>, sqlx::Error> {
+) -> Result<Vec<(i64, String, Delivery)>, Error> {
     let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
     let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
         "SELECT requested_at, request_id, record FROM deliveries
@@ -72,5 +74,33 @@ pub async fn list(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().filter_map(|(at, id, b)| Delivery::decode(b.as_slice()).ok().map(|d| (at, id, d))).collect())
+    rows.into_iter()
+        .map(|(at, id, b)| {
+            let delivery = Error::decode("deliveries", &id, &b)?;
+            Ok((at, id, delivery))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kesu_storage::Database;
+    use kesu_testkit::TempDatabase;
+
+    #[tokio::test]
+    async fn a_delivery_that_does_not_decode_is_an_error_not_a_gap() {
+        let temp = TempDatabase::sqlite();
+        let db = Database::open(temp.url(), 1, &[crate::MIGRATIONS]).await.unwrap();
+        sqlx::query(
+            "INSERT INTO deliveries (request_id, dedup_key, ticket_id, channel, purpose, status, requested_at, updated_at, record)
+             VALUES ('R-1', 'T-1:ack:customer', 'T-1', 'sms', 'ack', 'sent', 1, 1, $1)",
+        )
+        .bind(vec![0x0a_u8, 0x05, 0x01])
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let err = list(db.pool(), "T-1", None, 10).await.unwrap_err();
+        assert!(matches!(&err, Error::CorruptRow { table: "deliveries", key, .. } if key == "R-1"), "{err}");
+    }
 }

@@ -7,6 +7,7 @@ use kesu_runtime::paging;
 use kesu_storage::Database;
 use tonic::{Request, Response, Status};
 
+use crate::error::Error;
 use crate::store::{self, TicketFilter, TicketKey};
 use crate::tickets::{priority_name, status_name};
 
@@ -20,10 +21,6 @@ impl TicketApi {
     }
 }
 
-fn database(e: sqlx::Error) -> Status {
-    Status::unavailable(format!("database: {e}"))
-}
-
 fn pending(action: &str) -> Status {
     Status::unimplemented(format!("{action} is not available in this version of routing"))
 }
@@ -34,13 +31,13 @@ impl TicketService for TicketApi {
         let key = match &request.get_ref().key {
             Some(get_ticket_request::Key::TicketId(id)) => TicketKey::Id(id),
             Some(get_ticket_request::Key::FeedbackNumber(n)) => TicketKey::FeedbackNumber(n),
-            None => return Err(Status::invalid_argument("give ticket_id or feedback_number")),
+            None => {
+                let message = "give ticket_id or feedback_number".into();
+                return Err(Error::InvalidArgument { field: "key", message }.into());
+            }
         };
-        store::get_ticket(self.db.pool(), key)
-            .await
-            .map_err(database)?
-            .map(Response::new)
-            .ok_or_else(|| Status::not_found("no such ticket"))
+        let ticket = store::get_ticket(self.db.pool(), key).await?.ok_or(Error::NotFound("no such ticket"))?;
+        Ok(Response::new(ticket))
     }
 
     async fn list_tickets(
@@ -53,12 +50,14 @@ impl TicketService for TicketApi {
         let mut statuses = Vec::new();
         for s in &req.statuses {
             if TicketStatus::try_from(*s).is_err() {
-                return Err(Status::invalid_argument(format!("statuses: {s} is not a known TicketStatus value")));
+                let message = format!("{s} is not a known TicketStatus value");
+                return Err(Error::InvalidArgument { field: "statuses", message }.into());
             }
             statuses.push(status_name(*s));
         }
         if Priority::try_from(req.priority).is_err() {
-            return Err(Status::invalid_argument(format!("priority: {} is not a known Priority value", req.priority)));
+            let message = format!("{} is not a known Priority value", req.priority);
+            return Err(Error::InvalidArgument { field: "priority", message }.into());
         }
         let filter = TicketFilter {
             statuses,
@@ -71,7 +70,7 @@ impl TicketService for TicketApi {
                 .unwrap_or_default()
                 .to_string(),
         };
-        let rows = store::list_tickets(self.db.pool(), &filter, cursor, size).await.map_err(database)?;
+        let rows = store::list_tickets(self.db.pool(), &filter, cursor, size).await?;
         let next_page_token = paging::next_token(&rows, size);
         Ok(Response::new(ListTicketsResponse {
             tickets: rows.into_iter().map(|(_, _, t)| t).collect(),
@@ -83,9 +82,9 @@ impl TicketService for TicketApi {
         &self,
         request: Request<GetTicketHistoryRequest>,
     ) -> Result<Response<GetTicketHistoryResponse>, Status> {
-        let entries = store::history(self.db.pool(), &request.get_ref().ticket_id).await.map_err(database)?;
+        let entries = store::history(self.db.pool(), &request.get_ref().ticket_id).await?;
         if entries.is_empty() {
-            return Err(Status::not_found("no such ticket"));
+            return Err(Error::NotFound("no such ticket").into());
         }
         Ok(Response::new(GetTicketHistoryResponse { entries }))
     }

@@ -6,6 +6,7 @@
 //! staff ticket API over gRPC. Replicas share the durable consumer and the
 //! database; a feedback never gets two tickets (unique per feedback).
 
+mod error;
 mod grpc;
 mod store;
 pub mod tickets;
@@ -23,6 +24,8 @@ use kesu_proto::v1::{Feedback, FeedbackEvent, TicketCreated, TicketEvent, feedba
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::Migrations;
 use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
 
 pub const SERVICE: &str = "routing";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50052, http: 8082 };
@@ -55,7 +58,7 @@ pub async fn start(
     let mut core = ServiceCore::start(config.common, MIGRATIONS, shutdown).await?;
     core.consume(ConsumerSpec::new(FEEDBACK, SERVICE, settings), Arc::new(FeedbackEvents { policy, clock }));
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::ticket_service_server::SERVICE_NAME);
     health.set_serving::<TicketServiceServer<grpc::TicketApi>>().await;
     let router = router.add_service(TicketServiceServer::new(grpc::TicketApi::new(core.db.clone())));
     core.serve(router, health, None).await

@@ -4,6 +4,7 @@ use kesu_proto::v1::{Ticket, TicketHistoryEntry};
 use prost::Message;
 use sqlx::AnyConnection;
 
+use crate::error::Error;
 use crate::tickets::{priority_name, status_name};
 
 /// Inserts a new ticket; `false` if the feedback already has one.
@@ -64,16 +65,22 @@ pub enum TicketKey<'a> {
     FeedbackNumber(&'a str),
 }
 
-pub async fn get_ticket(pool: &sqlx::AnyPool, key: TicketKey<'_>) -> Result<Option<Ticket>, sqlx::Error> {
-    let row: Option<(Vec<u8>,)> = match key {
+pub async fn get_ticket(pool: &sqlx::AnyPool, key: TicketKey<'_>) -> Result<Option<Ticket>, Error> {
+    let row: Option<(String, Vec<u8>)> = match key {
         TicketKey::Id(id) => {
-            sqlx::query_as("SELECT record FROM tickets WHERE ticket_id = $1").bind(id).fetch_optional(pool).await?
+            sqlx::query_as("SELECT ticket_id, record FROM tickets WHERE ticket_id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
         }
         TicketKey::FeedbackNumber(n) => {
-            sqlx::query_as("SELECT record FROM tickets WHERE feedback_number = $1").bind(n).fetch_optional(pool).await?
+            sqlx::query_as("SELECT ticket_id, record FROM tickets WHERE feedback_number = $1")
+                .bind(n)
+                .fetch_optional(pool)
+                .await?
         }
     };
-    Ok(row.and_then(|(bytes,)| Ticket::decode(bytes.as_slice()).ok()))
+    row.map(|(id, bytes)| Error::decode("tickets", &id, &bytes)).transpose()
 }
 
 /// Filters of a ticket list; empty strings and lists mean "any".
@@ -92,7 +99,7 @@ pub async fn list_tickets(
     filter: &TicketFilter,
     before: Option<(i64, String)>,
     limit: i64,
-) -> Result<Vec<(i64, String, Ticket)>, sqlx::Error> {
+) -> Result<Vec<(i64, String, Ticket)>, Error> {
     let mut sql = String::from("SELECT created_at, ticket_id, record FROM tickets WHERE 1 = 1");
     let mut texts: Vec<String> = Vec::new();
     let mut arg = |sql: &mut String, clause: &str, value: &str| {
@@ -132,13 +139,15 @@ pub async fn list_tickets(
         query = query.bind(t);
     }
     let rows = query.bind(before_at).bind(before_id).bind(limit).fetch_all(pool).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(at, id, bytes)| Ticket::decode(bytes.as_slice()).ok().map(|t| (at, id, t)))
-        .collect())
+    rows.into_iter()
+        .map(|(at, id, bytes)| {
+            let ticket = Error::decode("tickets", &id, &bytes)?;
+            Ok((at, id, ticket))
+        })
+        .collect()
 }
 
-pub async fn history(pool: &sqlx::AnyPool, ticket_id: &str) -> Result<Vec<TicketHistoryEntry>, sqlx::Error> {
+pub async fn history(pool: &sqlx::AnyPool, ticket_id: &str) -> Result<Vec<TicketHistoryEntry>, Error> {
     let rows: Vec<(i64, String, String, i64, String)> = sqlx::query_as(
         "SELECT version, kind, actor, at, summary FROM ticket_history WHERE ticket_id = $1 ORDER BY version",
     )

@@ -13,6 +13,7 @@ use kesu_runtime::paging;
 use kesu_storage::Database;
 use tonic::{Request, Response, Status};
 
+use crate::error::Error;
 use crate::store::{self, Risk};
 
 pub struct SlaApi {
@@ -32,16 +33,12 @@ impl SlaApi {
             Ok(Priority::Unspecified) => "",
             Ok(_) => kesu_domain::Priority::from_proto(req.priority).map(|p| p.as_str()).unwrap_or_default(),
             Err(_) => {
-                return Err(Status::invalid_argument(format!(
-                    "priority: {} is not a known Priority value",
-                    req.priority
-                )));
+                let message = format!("{} is not a known Priority value", req.priority);
+                return Err(Error::InvalidArgument { field: "priority", message }.into());
             }
         };
         let now = to_millis(self.clock.now());
-        let rows = store::list(self.db.pool(), risk, now, &req.department, priority, cursor, size)
-            .await
-            .map_err(|e| Status::unavailable(format!("database: {e}")))?;
+        let rows = store::list(self.db.pool(), risk, now, &req.department, priority, cursor, size).await?;
         let next_page_token = paging::next_token(&rows, size);
         Ok(Response::new(ListClocksResponse { clocks: rows.into_iter().map(|(_, _, c)| c).collect(), next_page_token }))
     }
@@ -53,11 +50,9 @@ impl SlaService for SlaApi {
         &self,
         request: Request<GetTicketClocksRequest>,
     ) -> Result<Response<GetTicketClocksResponse>, Status> {
-        let clocks = store::ticket_clocks(self.db.pool(), &request.get_ref().ticket_id)
-            .await
-            .map_err(|e| Status::unavailable(format!("database: {e}")))?;
+        let clocks = store::ticket_clocks(self.db.pool(), &request.get_ref().ticket_id).await?;
         if clocks.is_empty() {
-            return Err(Status::not_found("no clocks for this ticket"));
+            return Err(Error::NotFound("no clocks for this ticket").into());
         }
         Ok(Response::new(GetTicketClocksResponse { clocks }))
     }

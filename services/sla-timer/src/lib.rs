@@ -7,6 +7,7 @@
 //! at-risk and breached lists over gRPC.
 
 pub mod clocks;
+mod error;
 mod grpc;
 mod store;
 
@@ -23,6 +24,8 @@ use kesu_proto::v1::{SlaArmed, SlaEvent, Ticket, TicketEvent, sla_event};
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::Migrations;
 use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
 
 pub const SERVICE: &str = "sla-timer";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50053, http: 8083 };
@@ -58,7 +61,7 @@ pub async fn start(
         Arc::new(TicketEvents { policy, clock: clock.clone() }),
     );
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::sla_service_server::SERVICE_NAME);
     health.set_serving::<SlaServiceServer<grpc::SlaApi>>().await;
     let router = router.add_service(SlaServiceServer::new(grpc::SlaApi::new(core.db.clone(), clock)));
     core.serve(router, health, None).await

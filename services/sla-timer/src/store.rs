@@ -5,6 +5,7 @@ use prost::Message;
 use sqlx::AnyConnection;
 
 use crate::clocks::{kind_name, state_name};
+use crate::error::Error;
 
 fn millis(ts: &Option<prost_types::Timestamp>) -> i64 {
     ts.as_ref().and_then(kesu_domain::time::from_timestamp).map(kesu_domain::time::to_millis).unwrap_or_default()
@@ -37,13 +38,13 @@ pub async fn insert_clock(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn ticket_clocks(pool: &sqlx::AnyPool, ticket_id: &str) -> Result<Vec<SlaClock>, sqlx::Error> {
-    let rows: Vec<(Vec<u8>,)> =
-        sqlx::query_as("SELECT record FROM sla_clocks WHERE ticket_id = $1 ORDER BY started_at, kind")
+pub async fn ticket_clocks(pool: &sqlx::AnyPool, ticket_id: &str) -> Result<Vec<SlaClock>, Error> {
+    let rows: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT clock_id, record FROM sla_clocks WHERE ticket_id = $1 ORDER BY started_at, kind")
             .bind(ticket_id)
             .fetch_all(pool)
             .await?;
-    Ok(rows.into_iter().filter_map(|(b,)| SlaClock::decode(b.as_slice()).ok()).collect())
+    rows.into_iter().map(|(id, b)| Error::decode("sla_clocks", &id, &b)).collect()
 }
 
 /// Which running clocks to list.
@@ -63,7 +64,7 @@ pub async fn list(
     priority: &str,
     after: Option<(i64, String)>,
     limit: i64,
-) -> Result<Vec<(i64, String, SlaClock)>, sqlx::Error> {
+) -> Result<Vec<(i64, String, SlaClock)>, Error> {
     let condition = match risk {
         Risk::AtRisk => "state = 'running' AND warn_at <= $1 AND deadline > $1",
         Risk::Breached => "((state = 'running' AND deadline <= $1) OR state = 'breached')",
@@ -84,5 +85,35 @@ pub async fn list(
         .bind(limit)
         .fetch_all(pool)
         .await?;
-    Ok(rows.into_iter().filter_map(|(at, id, b)| SlaClock::decode(b.as_slice()).ok().map(|c| (at, id, c))).collect())
+    rows.into_iter()
+        .map(|(at, id, b)| {
+            let clock = Error::decode("sla_clocks", &id, &b)?;
+            Ok((at, id, clock))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kesu_storage::Database;
+    use kesu_testkit::TempDatabase;
+
+    #[tokio::test]
+    async fn a_clock_that_does_not_decode_is_an_error_not_a_gap() {
+        let temp = TempDatabase::sqlite();
+        let db = Database::open(temp.url(), 1, &[crate::MIGRATIONS]).await.unwrap();
+        sqlx::query(
+            "INSERT INTO sla_clocks (clock_id, ticket_id, kind, state, priority, department, started_at, warn_at, deadline, record)
+             VALUES ('T-1:resolve', 'T-1', 'resolve', 'running', 'p3', 'service', 1, 2, 3, $1)",
+        )
+        .bind(vec![0x0a_u8, 0x05, 0x01])
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let err = ticket_clocks(db.pool(), "T-1").await.unwrap_err();
+        assert!(matches!(&err, Error::CorruptRow { table: "sla_clocks", key, .. } if key == "T-1:resolve"), "{err}");
+        let err = list(db.pool(), Risk::Breached, 10, "", "", None, 10).await.unwrap_err();
+        assert!(matches!(err, Error::CorruptRow { .. }), "{err}");
+    }
 }

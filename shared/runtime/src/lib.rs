@@ -12,15 +12,18 @@
 //! - [`run_process`]: one or several services ([`Target`]) as a process,
 //!   with telemetry, signals and exit codes; [`Target::describe`] lists a
 //!   service's configuration keys for `kesu --help`.
+//! - [`status`]: internal errors as a generic gRPC status with an error id.
 
 mod config;
 mod http;
 mod launch;
 pub mod paging;
 mod process;
+pub mod reflection;
+pub mod status;
 
 pub use config::{CommonConfig, ServicePorts, contact_key};
-pub use http::Readiness;
+pub use http::{CHECK_TIMEOUT, Readiness, ReadinessReport};
 pub use launch::{Target, describe_telemetry, main, run_process};
 pub use process::{RunningService, ServiceCore, StartError, grpc_router};
 

@@ -40,15 +40,12 @@ pub enum StartError {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// A gRPC router with the health service (all services report SERVING
-/// while the process is up) and reflection over the whole contract; the
-/// service adds its own API to it.
-pub fn grpc_router() -> (Router, HealthReporter) {
+/// while the process is up) and reflection listing health, reflection and
+/// `api` (the fully-qualified name of the service's own API, which the
+/// service then adds to the router).
+pub fn grpc_router(api: &str) -> (Router, HealthReporter) {
     let (reporter, health) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(kesu_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .expect("the embedded descriptor sets are valid");
+    let reflection = crate::reflection::server(api);
     let router = tonic::transport::Server::builder().add_service(health).add_service(reflection);
     (router, reporter)
 }

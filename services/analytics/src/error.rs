@@ -1,0 +1,29 @@
+//! analytics' errors, and the one place they become gRPC statuses: clients
+//! get NOT_FOUND / INVALID_ARGUMENT with the field named, or a generic
+//! message with an error id for anything internal (the detail is logged
+//! under that id, see `kesu_runtime::status`).
+
+use tonic::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// What was asked for does not exist (the message says what).
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// A request field is wrong; the message names the field.
+    #[error("{field}: {message}")]
+    InvalidArgument { field: &'static str, message: String },
+    /// The database failed or is unreachable.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Status {
+        match e {
+            Error::NotFound(what) => Status::not_found(what),
+            Error::InvalidArgument { field, message } => Status::invalid_argument(format!("{field}: {message}")),
+            Error::Database(e) => kesu_runtime::status::database(&e),
+        }
+    }
+}
