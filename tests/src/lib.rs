@@ -11,14 +11,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use kesu_auth::{Role, Signer, Staff};
 use kesu_config::Env;
 use kesu_domain::SystemClock;
 use kesu_proto::v1::{RawFeedback, SubmitFeedbackResponse};
 use kesu_runtime::RunningService;
 use kesu_testkit::{NatsServer, TempDatabase};
 use prost::Message;
+use tonic::service::Interceptor;
+use tonic::transport::Channel;
 use tokio_util::sync::CancellationToken;
 
+pub use kesu_auth::Role;
 pub use kesu_testkit::eventually;
 
 /// How long system tests wait for something to happen before failing.
@@ -49,6 +53,37 @@ impl Endpoint {
     pub fn http_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }
+
+    /// A connected channel to this endpoint's gRPC API.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.grpc_url())
+            .expect("a valid URL")
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.grpc_url()))
+    }
+}
+
+/// The staff a test token for `role` names.
+pub fn test_staff(role: Role) -> Staff {
+    Staff::new(format!("s-test-{role}"), role, "after_sales")
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Debug, Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl Bearer {
+    pub fn new(token: &str) -> Self {
+        Self(format!("Bearer {token}").parse().expect("a JWT is ASCII"))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
 }
 
 /// A message read back from a stream.
@@ -75,6 +110,7 @@ pub struct TestSystem {
     pub js: jetstream::Context,
     dir: tempfile::TempDir,
     contact_key: String,
+    jwt_secret: String,
     databases: BTreeMap<String, TempDatabase>,
     running: BTreeMap<String, RunningService>,
     endpoints: BTreeMap<String, Endpoint>,
@@ -109,6 +145,7 @@ impl TestSystem {
             js,
             dir,
             contact_key: kesu_domain::ContactKey::generate_base64(),
+            jwt_secret: kesu_domain::ContactKey::generate_base64(),
             databases,
             running: BTreeMap::new(),
             endpoints: BTreeMap::new(),
@@ -131,6 +168,7 @@ impl TestSystem {
             ("KESU_NATS_URL".to_string(), self.nats.url()),
             ("KESU_DATA_DIR".into(), self.dir.path().display().to_string()),
             ("KESU_CONTACT_KEY".into(), self.contact_key.clone()),
+            ("KESU_AUTH_JWT_SECRET".into(), self.jwt_secret.clone()),
             ("KESU_CONSUMER_ACK_WAIT".into(), "3s".into()),
             ("KESU_CONSUMER_RETRY_DELAY".into(), "100ms".into()),
             ("KESU_OUTBOX_POLL".into(), "100ms".into()),
@@ -172,6 +210,31 @@ impl TestSystem {
         self.running.insert(name, running);
         self.endpoints.insert(service.to_string(), endpoint);
         endpoint
+    }
+
+    /// Signs tokens the services accept (the shared HS256 secret).
+    pub fn signer(&self) -> Signer {
+        Signer::hs256(self.jwt_secret.as_bytes(), kesu_auth::DEFAULT_ISSUER, kesu_auth::DEFAULT_AUDIENCE)
+    }
+
+    /// A valid token for a test staff member with `role` (department after_sales).
+    pub fn token(&self, role: Role) -> String {
+        self.token_for(&test_staff(role))
+    }
+
+    pub fn token_for(&self, staff: &Staff) -> String {
+        self.signer().mint(staff, Duration::from_secs(3600)).expect("the test secret signs")
+    }
+
+    /// An interceptor that sends a valid token for `role`:
+    /// `TicketServiceClient::with_interceptor(system.channel("routing").await, system.bearer(Role::Agent))`.
+    pub fn bearer(&self, role: Role) -> Bearer {
+        Bearer::new(&self.token(role))
+    }
+
+    /// A connected channel to a service's gRPC API.
+    pub async fn channel(&self, service: &str) -> Channel {
+        self.endpoint(service).channel().await
     }
 
     pub fn endpoint(&self, service: &str) -> Endpoint {

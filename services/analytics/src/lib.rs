@@ -9,6 +9,7 @@
 mod facts;
 mod grpc;
 mod store;
+pub mod roles;
 
 use std::sync::Arc;
 
@@ -63,7 +64,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         core.consume(spec, Arc::new(counter)).await?;
     }
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(core.auth_layer(&roles::TABLE));
     health.set_serving::<AnalyticsServiceServer<grpc::AnalyticsApi>>().await;
     let router = router.add_service(AnalyticsServiceServer::new(grpc::AnalyticsApi::new(core.db.clone(), policy)));
     core.serve(router, health, None).await

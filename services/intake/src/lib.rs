@@ -13,6 +13,7 @@ mod pipeline;
 mod store;
 mod submit;
 pub mod validate;
+pub mod roles;
 
 use std::sync::Arc;
 
@@ -102,7 +103,7 @@ pub async fn start(
         token,
     ));
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(core.auth_layer(&roles::TABLE));
     health.set_serving::<IntakeServiceServer<grpc::IntakeApi>>().await;
     // The same ceiling as the broker's default max payload.
     let api = IntakeServiceServer::new(grpc::IntakeApi::new(intake)).max_decoding_message_size(1024 * 1024);

@@ -12,6 +12,7 @@
 mod compose;
 mod grpc;
 mod store;
+pub mod roles;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -76,7 +77,7 @@ pub async fn start(
     };
     core.consume(spec, Arc::new(handler)).await?;
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(core.auth_layer(&roles::TABLE));
     health.set_serving::<NotificationServiceServer<grpc::NotificationApi>>().await;
     let router =
         router.add_service(NotificationServiceServer::new(grpc::NotificationApi::new(core.db.clone(), policy)));

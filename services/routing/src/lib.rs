@@ -9,6 +9,7 @@
 mod grpc;
 mod store;
 pub mod tickets;
+pub mod roles;
 
 use std::sync::Arc;
 
@@ -58,7 +59,7 @@ pub async fn start(
         FeedbackEvents { db: core.db.clone(), outbox: core.outbox.clone(), policy, clock, inbox: spec.inbox_name() };
     core.consume(spec, Arc::new(handler)).await?;
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(core.auth_layer(&roles::TABLE));
     health.set_serving::<TicketServiceServer<grpc::TicketApi>>().await;
     let router = router.add_service(TicketServiceServer::new(grpc::TicketApi::new(core.db.clone())));
     core.serve(router, health, None).await

@@ -9,6 +9,7 @@
 pub mod clocks;
 mod grpc;
 mod store;
+pub mod roles;
 
 use std::sync::Arc;
 
@@ -63,7 +64,7 @@ pub async fn start(
     };
     core.consume(spec, Arc::new(handler)).await?;
 
-    let (router, health) = kesu_runtime::grpc_router();
+    let (router, health) = kesu_runtime::grpc_router(core.auth_layer(&roles::TABLE));
     health.set_serving::<SlaServiceServer<grpc::SlaApi>>().await;
     let router = router.add_service(SlaServiceServer::new(grpc::SlaApi::new(core.db.clone(), clock)));
     core.serve(router, health, None).await

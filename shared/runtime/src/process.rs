@@ -14,10 +14,10 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::Router;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::auth::{AuthLayer, GrpcRouter};
 use crate::config::CommonConfig;
 use crate::http::{self, Readiness};
 
@@ -41,16 +41,17 @@ pub enum StartError {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// A gRPC router with the health service (all services report SERVING
-/// while the process is up) and reflection over the whole contract; the
-/// service adds its own API to it.
-pub fn grpc_router() -> (Router, HealthReporter) {
+/// while the process is up) and reflection over the whole contract, behind
+/// `auth` (tokens and roles on every other call); the service adds its own
+/// API to it.
+pub fn grpc_router(auth: AuthLayer) -> (GrpcRouter, HealthReporter) {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(kesu_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .expect("the embedded descriptor sets are valid");
-    let router = tonic::transport::Server::builder().add_service(health).add_service(reflection);
+    let router = tonic::transport::Server::builder().layer(auth).add_service(health).add_service(reflection);
     (router, reporter)
 }
 
@@ -85,7 +86,7 @@ impl ServiceCore {
         let mut all_streams = streams.to_vec();
         all_streams.push(kesu_bus::subjects::DLQ);
         bus.ensure_streams(&all_streams).await?;
-        let db = Database::open(&config.database_url, config.db_max_connections, &[kesu_bus::MIGRATIONS, migrations])
+        let db = Database::open(&config.database_url, config.db_max_connections, &[kesu_bus::MIGRATIONS, kesu_auth::MIGRATIONS, migrations])
             .await?;
         tracing::info!(service = config.service, database = db.display(), nats = %config.bus.url, "connected");
         let relay = OutboxRelay::new(db.clone(), bus.clone()).with_poll_interval(config.outbox_poll);
@@ -120,7 +121,7 @@ impl ServiceCore {
     /// Binds the gRPC and HTTP listeners and serves until shutdown.
     pub async fn serve(
         self,
-        grpc: Router,
+        grpc: GrpcRouter,
         health: HealthReporter,
         extra_http: Option<axum::Router>,
     ) -> Result<RunningService, StartError> {
