@@ -6,6 +6,8 @@
 //! kesu-demo keygen                                print a new contact key (base64)
 //! kesu-demo ports P1 P2 ...                       each port if free, else a free one
 //! kesu-demo wait-ready URL ...                    wait until each URL answers 200
+//! kesu-demo token --role R --staff ID [--department D] [--ttl 12h]
+//!                                                 a development staff token (KESU_AUTH_JWT_SECRET)
 //! ```
 
 use std::time::{Duration, Instant};
@@ -26,6 +28,16 @@ fn main() -> anyhow::Result<()> {
         }
         "ports" => ports(rest),
         "wait-ready" => tokio::runtime::Runtime::new()?.block_on(wait_ready(rest)),
+        "token" => {
+            #[derive(clap::Parser)]
+            #[command(name = "kesu-demo token")]
+            struct Token {
+                #[command(flatten)]
+                args: kesu_auth::TokenArgs,
+            }
+            let token = <Token as clap::Parser>::parse_from(std::iter::once("token".to_string()).chain(rest.to_vec()));
+            Ok(token.args.run()?)
+        }
         "feed" => tokio::runtime::Runtime::new()?.block_on(feed(rest)),
         "-h" | "--help" | "help" => {
             println!("{}", USAGE);
@@ -35,7 +47,8 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-const USAGE: &str = "usage: kesu-demo [feed [--nats URL] [--analytics URL] | keygen | ports P.. | wait-ready URL..]";
+const USAGE: &str =
+    "usage: kesu-demo [feed [--nats URL] [--analytics URL] | keygen | ports P.. | wait-ready URL.. | token --role R --staff ID]";
 
 fn flag(rest: &[String], name: &str, default: &str) -> String {
     rest.windows(2).find(|w| w[0] == name).map(|w| w[1].clone()).unwrap_or_else(|| default.to_string())
@@ -344,7 +357,14 @@ async fn feed(rest: &[String]) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     match AnalyticsServiceClient::connect(analytics_url.clone()).await {
         Ok(mut analytics) => {
-            let s = analytics.get_summary(GetSummaryRequest { range: None }).await?.into_inner();
+            let mut request = tonic::Request::new(GetSummaryRequest { range: None });
+            // Analytics needs a staff token: an analyst's, from the shared secret.
+            if let Ok(secret) = std::env::var("KESU_AUTH_JWT_SECRET") {
+                let analyst = kesu_auth::Staff::new("demo-analyst", kesu_auth::Role::Analyst, "");
+                let token = kesu_auth::mint(secret.as_bytes(), &analyst, Duration::from_secs(300))?;
+                request.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
+            }
+            let s = analytics.get_summary(request).await?.into_inner();
             println!(
                 "  feedback received {}  accepted {}  rejected {}  duplicates {}\n  tickets created {}  SLA clocks armed {}  notifications requested {}",
                 s.feedback_received,
