@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use kesu_auth::{Role, Signer, Staff};
+use kesu_auth::{Signer, Staff};
 use kesu_config::Env;
 use kesu_domain::SystemClock;
 use kesu_proto::v1::{RawFeedback, SubmitFeedbackResponse};
