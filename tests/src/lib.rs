@@ -18,9 +18,9 @@ use kesu_proto::v1::{RawFeedback, SubmitFeedbackResponse};
 use kesu_runtime::RunningService;
 use kesu_testkit::{NatsServer, TempDatabase};
 use prost::Message;
+use tokio_util::sync::CancellationToken;
 use tonic::service::Interceptor;
 use tonic::transport::Channel;
-use tokio_util::sync::CancellationToken;
 
 pub use kesu_auth::Role;
 pub use kesu_testkit::eventually;

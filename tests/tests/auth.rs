@@ -86,8 +86,11 @@ fn served_by(service: &str) -> (&'static str, &'static RoleTable) {
 
 fn contract_methods() -> Vec<MethodDescriptor> {
     let pool = DescriptorPool::decode(kesu_proto::FILE_DESCRIPTOR_SET).unwrap();
-    let methods: Vec<MethodDescriptor> =
-        pool.services().filter(|s| s.package_name() == "kesu.v1").flat_map(|s| s.methods().collect::<Vec<_>>()).collect();
+    let methods: Vec<MethodDescriptor> = pool
+        .services()
+        .filter(|s| s.package_name() == "kesu.v1")
+        .flat_map(|s| s.methods().collect::<Vec<_>>())
+        .collect();
     assert!(methods.len() > 30, "the contract has its services: {}", methods.len());
     methods
 }

@@ -2,7 +2,7 @@
 
 use kesu_proto::v1::intake_service_client::IntakeServiceClient;
 use kesu_proto::v1::*;
-use kesu_system_tests::{Role, Backend, TestSystem, feedback};
+use kesu_system_tests::{Backend, Role, TestSystem, feedback};
 use prost::Message;
 
 #[tokio::test]

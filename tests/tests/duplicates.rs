@@ -2,7 +2,7 @@
 
 use kesu_proto::v1::ticket_service_client::TicketServiceClient;
 use kesu_proto::v1::*;
-use kesu_system_tests::{Role, Backend, TestSystem, feedback};
+use kesu_system_tests::{Backend, Role, TestSystem, feedback};
 
 #[tokio::test]
 async fn the_same_raw_message_published_twice_yields_one_ticket() {
@@ -23,7 +23,8 @@ async fn the_same_raw_message_published_twice_yields_one_ticket() {
     system.wait_for("TICKETS", "ticket.evt.created", 1).await;
     // Give routing every chance to (wrongly) make a second ticket.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let mut tickets = TicketServiceClient::with_interceptor(system.channel("routing").await, system.bearer(Role::Agent));
+    let mut tickets =
+        TicketServiceClient::with_interceptor(system.channel("routing").await, system.bearer(Role::Agent));
     let all = tickets.list_tickets(ListTicketsRequest::default()).await.unwrap().into_inner().tickets;
     assert_eq!(all.len(), 1);
     assert_eq!(system.messages("TICKETS", "ticket.evt.created").await.len(), 1);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kesu_proto::v1::ticket_service_client::TicketServiceClient;
 use kesu_proto::v1::*;
-use kesu_system_tests::{Role, Backend, Endpoint, TestSystem, WAIT, eventually, feedback};
+use kesu_system_tests::{Backend, Endpoint, Role, TestSystem, WAIT, eventually, feedback};
 
 const N: usize = 300;
 

@@ -8,8 +8,8 @@
 
 mod facts;
 mod grpc;
-mod store;
 pub mod roles;
+mod store;
 
 use std::sync::Arc;
 

@@ -10,10 +10,10 @@
 
 mod grpc;
 mod pipeline;
+pub mod roles;
 mod store;
 mod submit;
 pub mod validate;
-pub mod roles;
 
 use std::sync::Arc;
 

@@ -11,8 +11,8 @@
 
 mod compose;
 mod grpc;
-mod store;
 pub mod roles;
+mod store;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

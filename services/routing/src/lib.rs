@@ -7,9 +7,9 @@
 //! database; a feedback never gets two tickets (unique per feedback).
 
 mod grpc;
+pub mod roles;
 mod store;
 pub mod tickets;
-pub mod roles;
 
 use std::sync::Arc;
 

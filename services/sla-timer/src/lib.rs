@@ -8,8 +8,8 @@
 
 pub mod clocks;
 mod grpc;
-mod store;
 pub mod roles;
+mod store;
 
 use std::sync::Arc;
 

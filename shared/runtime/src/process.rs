@@ -86,8 +86,12 @@ impl ServiceCore {
         let mut all_streams = streams.to_vec();
         all_streams.push(kesu_bus::subjects::DLQ);
         bus.ensure_streams(&all_streams).await?;
-        let db = Database::open(&config.database_url, config.db_max_connections, &[kesu_bus::MIGRATIONS, kesu_auth::MIGRATIONS, migrations])
-            .await?;
+        let db = Database::open(
+            &config.database_url,
+            config.db_max_connections,
+            &[kesu_bus::MIGRATIONS, kesu_auth::MIGRATIONS, migrations],
+        )
+        .await?;
         tracing::info!(service = config.service, database = db.display(), nats = %config.bus.url, "connected");
         let relay = OutboxRelay::new(db.clone(), bus.clone()).with_poll_interval(config.outbox_poll);
         let outbox = relay.waker();

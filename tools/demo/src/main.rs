@@ -47,8 +47,7 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-const USAGE: &str =
-    "usage: kesu-demo [feed [--nats URL] [--analytics URL] | keygen | ports P.. | wait-ready URL.. | token --role R --staff ID]";
+const USAGE: &str = "usage: kesu-demo [feed [--nats URL] [--analytics URL] | keygen | ports P.. | wait-ready URL.. | token --role R --staff ID]";
 
 fn flag(rest: &[String], name: &str, default: &str) -> String {
     rest.windows(2).find(|w| w[0] == name).map(|w| w[1].clone()).unwrap_or_else(|| default.to_string())
