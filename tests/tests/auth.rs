@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
 use kesu_auth::{Claims, RoleTable, Signer, now_secs};
-use kesu_system_tests::{Role, SERVICES, TestSystem, test_staff};
+use kesu_system_tests::{Backend, Role, SERVICES, TestSystem, test_staff};
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
@@ -163,8 +163,20 @@ async fn health_and_reflection_answer_without_a_token() {
 }
 
 #[tokio::test]
-async fn clear_text_reads_and_staff_actions_are_audited_with_the_staff_id() {
-    let system = TestSystem::start_with(kesu_system_tests::Backend::Sqlite, &["intake", "routing"], &[]).await;
+async fn clear_text_reads_and_staff_actions_are_audited_with_the_staff_id_on_sqlite() {
+    audited(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn clear_text_reads_and_staff_actions_are_audited_with_the_staff_id_on_postgres() {
+    audited(Backend::Postgres).await;
+}
+
+async fn audited(backend: Backend) {
+    let Some(system) = TestSystem::try_start_with(backend, &["intake", "routing"], &[]).await else {
+        eprintln!("PostgreSQL is not reachable: skipped");
+        return;
+    };
 
     // An analyst never sees originals in clear.
     let intake = system.channel("intake").await;
