@@ -16,6 +16,7 @@ bin=target/debug
 run=.run
 mkdir -p "$run/logs" "$run/data"
 [ -s "$run/contact.key" ] || "$bin/kesu-demo" keygen > "$run/contact.key"
+[ -s "$run/jwt.secret" ] || "$bin/kesu-demo" keygen > "$run/jwt.secret"
 
 # Default ports when free, otherwise free ones.
 read -r nats_port g1 g2 g3 g4 g5 h1 h2 h3 h4 h5 <<< "$("$bin/kesu-demo" ports 4222 50051 50052 50053 50054 50055 8081 8082 8083 8084 8085)"
@@ -40,6 +41,8 @@ pids+=($!)
 export KESU_NATS_URL="nats://127.0.0.1:$nats_port"
 export KESU_DATA_DIR="$run/data"
 export KESU_CONTACT_KEY="$(cat "$run/contact.key")"
+# Staff tokens: HS256 with a development secret kept under .run/.
+export KESU_AUTH_JWT_SECRET="$(cat "$run/jwt.secret")"
 export KESU_LOG_FORMAT=pretty
 # One `kesu all` process runs the five services, each on its own ports.
 ports=()
@@ -66,7 +69,13 @@ done
 
 "$bin/kesu-demo" feed --nats "$KESU_NATS_URL" --analytics "http://127.0.0.1:${grpc[4]}"
 
+token=$("$bin/kesu" token --role supervisor --staff s-001 --department after_sales)
 cat <<HELP
+
+Staff token (supervisor s-001, after_sales, valid 12h) for the gRPC APIs:
+  authorization: Bearer $token
+  e.g. grpcurl -plaintext -H "authorization: Bearer \$TOKEN" 127.0.0.1:${grpc[1]} kesu.v1.TicketService/ListTickets
+  another role: KESU_AUTH_JWT_SECRET=\$(cat $run/jwt.secret) $bin/kesu token --role agent --staff a-001
 
 Submit more feedback:
   - publish a kesu.v1.RawFeedback on feedback.raw.<channel> (JetStream), or

@@ -8,7 +8,7 @@ use kesu_proto::v1::sla_service_client::SlaServiceClient;
 use kesu_proto::v1::ticket_service_client::TicketServiceClient;
 use kesu_proto::v1::*;
 
-use crate::{StoredMessage, TestSystem, WAIT, eventually, feedback};
+use crate::{Role, StoredMessage, TestSystem, WAIT, eventually, feedback};
 
 /// The trace the adapter starts in [`raw_feedback_ends_as_ticket_clocks_notification_and_counts`].
 pub const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -48,7 +48,8 @@ pub async fn raw_feedback_ends_as_ticket_clocks_notification_and_counts(system: 
     let ticket = ticket_event.ticket.unwrap();
     assert_eq!(ticket.priority, Priority::High as i32);
     assert_eq!(ticket.department, "after_sales");
-    let mut tickets = TicketServiceClient::connect(system.endpoint("routing").grpc_url()).await.unwrap();
+    let mut tickets =
+        TicketServiceClient::with_interceptor(system.channel("routing").await, system.bearer(Role::Supervisor));
     let by_number = tickets
         .get_ticket(GetTicketRequest {
             key: Some(get_ticket_request::Key::FeedbackNumber(event.feedback_number.clone())),
@@ -65,7 +66,8 @@ pub async fn raw_feedback_ends_as_ticket_clocks_notification_and_counts(system: 
     let Some(sla_event::Kind::Armed(SlaArmed { clocks })) = sla.kind else { panic!("not armed") };
     let targets: Vec<(i32, &str)> = clocks.iter().map(|c| (c.kind, c.target.as_str())).collect();
     assert_eq!(targets, [(SlaClockKind::Response as i32, "4h"), (SlaClockKind::Resolution as i32, "24h")]);
-    let mut sla_client = SlaServiceClient::connect(system.endpoint("sla-timer").grpc_url()).await.unwrap();
+    let mut sla_client =
+        SlaServiceClient::with_interceptor(system.channel("sla-timer").await, system.bearer(Role::Supervisor));
     let stored = sla_client
         .get_ticket_clocks(GetTicketClocksRequest { ticket_id: ticket.ticket_id.clone() })
         .await
@@ -85,8 +87,10 @@ pub async fn raw_feedback_ends_as_ticket_clocks_notification_and_counts(system: 
     assert_eq!(request.purpose, NotificationPurpose::Acknowledgement as i32);
     let requested = system.wait_for("NOTIFICATIONS", "notify.evt.requested", 1).await;
     assert!(!contains(&requested[0].payload, "13812345678"));
-    let mut notifications =
-        NotificationServiceClient::connect(system.endpoint("notification").grpc_url()).await.unwrap();
+    let mut notifications = NotificationServiceClient::with_interceptor(
+        system.channel("notification").await,
+        system.bearer(Role::Supervisor),
+    );
     let deliveries = notifications
         .list_deliveries(ListDeliveriesRequest { ticket_id: ticket.ticket_id.clone(), page: None })
         .await
@@ -97,7 +101,8 @@ pub async fn raw_feedback_ends_as_ticket_clocks_notification_and_counts(system: 
     assert_eq!(deliveries[0].status, DeliveryStatus::Requested as i32);
 
     // Analytics: the counts.
-    let mut analytics = AnalyticsServiceClient::connect(system.endpoint("analytics").grpc_url()).await.unwrap();
+    let mut analytics =
+        AnalyticsServiceClient::with_interceptor(system.channel("analytics").await, system.bearer(Role::Analyst));
     let summary = eventually("analytics counts everything", WAIT, || {
         let mut analytics = analytics.clone();
         async move {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use kesu_auth::{Signer, Staff};
 use kesu_config::Env;
 use kesu_domain::SystemClock;
 use kesu_proto::v1::{RawFeedback, SubmitFeedbackResponse};
@@ -21,7 +22,10 @@ use kesu_storage::sqlx::{AnyConnection, Connection};
 use kesu_testkit::{NatsServer, TempDatabase, free_port};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
+use tonic::service::Interceptor;
+use tonic::transport::Channel;
 
+pub use kesu_auth::Role;
 pub use kesu_testkit::eventually;
 
 /// How long system tests wait for something to happen before failing.
@@ -52,6 +56,37 @@ impl Endpoint {
     pub fn http_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }
+
+    /// A connected channel to this endpoint's gRPC API.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.grpc_url())
+            .expect("a valid URL")
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.grpc_url()))
+    }
+}
+
+/// The staff a test token for `role` names.
+pub fn test_staff(role: Role) -> Staff {
+    Staff::new(format!("s-test-{role}"), role, "after_sales")
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Debug, Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl Bearer {
+    pub fn new(token: &str) -> Self {
+        Self(format!("Bearer {token}").parse().expect("a JWT is ASCII"))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
 }
 
 /// A message read back from a stream.
@@ -78,6 +113,7 @@ pub struct TestSystem {
     pub js: jetstream::Context,
     dir: tempfile::TempDir,
     contact_key: String,
+    jwt_secret: String,
     databases: BTreeMap<String, TempDatabase>,
     running: BTreeMap<String, RunningService>,
     endpoints: BTreeMap<String, Endpoint>,
@@ -112,6 +148,7 @@ impl TestSystem {
             js,
             dir,
             contact_key: kesu_domain::ContactKey::generate_base64(),
+            jwt_secret: kesu_domain::ContactKey::generate_base64(),
             databases,
             running: BTreeMap::new(),
             endpoints: BTreeMap::new(),
@@ -134,6 +171,7 @@ impl TestSystem {
             ("KESU_NATS_URL".to_string(), self.nats.url()),
             ("KESU_DATA_DIR".into(), self.dir.path().display().to_string()),
             ("KESU_CONTACT_KEY".into(), self.contact_key.clone()),
+            ("KESU_AUTH_JWT_SECRET".into(), self.jwt_secret.clone()),
             ("KESU_CONSUMER_ACK_WAIT".into(), "3s".into()),
             ("KESU_CONSUMER_RETRY_DELAY".into(), "100ms".into()),
             ("KESU_OUTBOX_POLL".into(), "100ms".into()),
@@ -180,6 +218,40 @@ impl TestSystem {
     /// The database URL a service was configured with (to inspect or break it).
     pub fn database_url(&self, service: &str) -> &str {
         self.databases[service].url()
+    }
+
+    /// Signs tokens the services accept (the shared HS256 secret).
+    pub fn signer(&self) -> Signer {
+        Signer::hs256(self.jwt_secret.as_bytes(), kesu_auth::DEFAULT_ISSUER, kesu_auth::DEFAULT_AUDIENCE)
+    }
+
+    /// A valid token for a test staff member with `role` (department after_sales).
+    pub fn token(&self, role: Role) -> String {
+        self.token_for(&test_staff(role))
+    }
+
+    pub fn token_for(&self, staff: &Staff) -> String {
+        self.signer().mint(staff, Duration::from_secs(3600)).expect("the test secret signs")
+    }
+
+    /// An interceptor that sends a valid token for `role`:
+    /// `TicketServiceClient::with_interceptor(system.channel("routing").await, system.bearer(Role::Agent))`.
+    pub fn bearer(&self, role: Role) -> Bearer {
+        Bearer::new(&self.token(role))
+    }
+
+    /// A connected channel to a service's gRPC API.
+    pub async fn channel(&self, service: &str) -> Channel {
+        self.endpoint(service).channel().await
+    }
+
+    /// A service's database as the service opened it (`migrations`: the
+    /// service's own, e.g. `kesu_intake::MIGRATIONS`), to check what it stored.
+    pub async fn database(&self, service: &str, migrations: kesu_storage::Migrations) -> kesu_storage::Database {
+        let url = self.databases[service].url();
+        kesu_storage::Database::open(url, 2, &[kesu_bus::MIGRATIONS, kesu_auth::MIGRATIONS, migrations])
+            .await
+            .unwrap_or_else(|e| panic!("open the {service} database: {e}"))
     }
 
     pub fn endpoint(&self, service: &str) -> Endpoint {

@@ -2,7 +2,7 @@
 
 use kesu_proto::v1::intake_service_client::IntakeServiceClient;
 use kesu_proto::v1::*;
-use kesu_system_tests::{Backend, TestSystem, feedback};
+use kesu_system_tests::{Backend, Role, TestSystem, feedback};
 use prost::Message;
 
 #[tokio::test]
@@ -39,7 +39,7 @@ async fn a_missing_required_field_is_rejected_by_name_and_the_original_kept() {
     assert!(!r.sealed_original.is_empty() && !r.sealed_original.windows(6).any(|w| w == "张三".as_bytes()));
 
     // The original is visible, exactly as sent, to staff through intake.
-    let mut intake = IntakeServiceClient::connect(system.endpoint("intake").grpc_url()).await.unwrap();
+    let mut intake = IntakeServiceClient::with_interceptor(system.channel("intake").await, system.bearer(Role::Agent));
     let listed = intake.list_rejected(ListRejectedRequest::default()).await.unwrap().into_inner();
     assert_eq!(listed.rejected.len(), 1);
     assert_eq!(listed.rejected[0].original, raw.encode_to_vec());

@@ -2,7 +2,7 @@
 
 use kesu_proto::v1::ticket_service_client::TicketServiceClient;
 use kesu_proto::v1::*;
-use kesu_system_tests::{Backend, TestSystem, feedback};
+use kesu_system_tests::{Backend, Role, TestSystem, feedback};
 
 #[tokio::test]
 async fn the_same_raw_message_published_twice_yields_one_ticket() {
@@ -24,7 +24,8 @@ async fn the_same_raw_message_published_twice_yields_one_ticket() {
     // Routing has handled every feedback event and sent what it wrote: a
     // second ticket, if it (wrongly) made one, would be there now.
     system.wait_until_settled("FEEDBACK", "routing").await;
-    let mut tickets = TicketServiceClient::connect(system.endpoint("routing").grpc_url()).await.unwrap();
+    let mut tickets =
+        TicketServiceClient::with_interceptor(system.channel("routing").await, system.bearer(Role::Agent));
     let all = tickets.list_tickets(ListTicketsRequest::default()).await.unwrap().into_inner().tickets;
     assert_eq!(all.len(), 1);
     assert_eq!(system.messages("TICKETS", "ticket.evt.created").await.len(), 1);

@@ -3,7 +3,7 @@
 use kesu_proto::v1::intake_service_client::IntakeServiceClient;
 use kesu_proto::v1::*;
 use kesu_system_tests::journey::{TRACE_ID, raw_feedback_ends_as_ticket_clocks_notification_and_counts, trace_id};
-use kesu_system_tests::{Backend, TestSystem, feedback};
+use kesu_system_tests::{Backend, Role, TestSystem, feedback};
 
 #[tokio::test]
 async fn a_raw_feedback_flows_through_all_five_services_on_sqlite() {
@@ -49,7 +49,7 @@ async fn request_reply_submit_answers_with_the_number_at_once() {
 #[tokio::test]
 async fn grpc_submit_names_the_bad_field_in_the_status() {
     let system = TestSystem::start_with(Backend::Sqlite, &["intake"], &[]).await;
-    let mut intake = IntakeServiceClient::connect(system.endpoint("intake").grpc_url()).await.unwrap();
+    let mut intake = IntakeServiceClient::with_interceptor(system.channel("intake").await, system.bearer(Role::Agent));
     let mut raw = feedback::late_delivery("mail-1");
     raw.channel = Channel::Email as i32;
     let ok = intake.submit_feedback(raw.clone()).await.unwrap().into_inner();

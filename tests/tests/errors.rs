@@ -11,7 +11,7 @@ use kesu_proto::v1::intake_service_client::IntakeServiceClient;
 use kesu_proto::v1::ticket_service_client::TicketServiceClient;
 use kesu_proto::v1::*;
 use kesu_storage::sqlx::{self, Connection, SqliteConnection};
-use kesu_system_tests::{Backend, TestSystem, WAIT, eventually, feedback};
+use kesu_system_tests::{Backend, Role, TestSystem, WAIT, eventually, feedback};
 use prost::Message;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
@@ -46,7 +46,8 @@ async fn connect_sqlite(url: &str) -> SqliteConnection {
 #[tokio::test]
 async fn an_internal_error_reaches_the_client_without_database_text() {
     let system = TestSystem::start_with(Backend::Sqlite, &["routing"], &[]).await;
-    let mut tickets = TicketServiceClient::connect(system.endpoint("routing").grpc_url()).await.unwrap();
+    let mut tickets =
+        TicketServiceClient::with_interceptor(system.channel("routing").await, system.bearer(Role::Supervisor));
     assert!(tickets.list_tickets(ListTicketsRequest::default()).await.is_ok(), "works before the break");
 
     // Someone breaks the database under the running service.
@@ -81,7 +82,8 @@ async fn a_corrupt_row_is_reported_not_dropped() {
     .await
     .unwrap();
 
-    let mut tickets = TicketServiceClient::connect(system.endpoint("routing").grpc_url()).await.unwrap();
+    let mut tickets =
+        TicketServiceClient::with_interceptor(system.channel("routing").await, system.bearer(Role::Supervisor));
     let listed = tickets.list_tickets(ListTicketsRequest::default()).await;
     assert_generic(
         &listed.expect_err("a list with a corrupt row is an error, not an empty page"),
@@ -111,7 +113,7 @@ async fn a_submission_intake_cannot_store_is_refused_without_database_text() {
     assert!(text.contains("(id "), "{text}");
 
     // gRPC: UNAVAILABLE (retry) with the same shape.
-    let mut intake = IntakeServiceClient::connect(system.endpoint("intake").grpc_url()).await.unwrap();
+    let mut intake = IntakeServiceClient::with_interceptor(system.channel("intake").await, system.bearer(Role::Agent));
     let raw = RawFeedback { channel: Channel::App as i32, ..feedback::robot_vacuum("grpc-broken") };
     let refused = intake.submit_feedback(raw).await.unwrap_err();
     assert_generic(&refused, tonic::Code::Unavailable);

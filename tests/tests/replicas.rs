@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use kesu_proto::v1::ticket_service_client::TicketServiceClient;
 use kesu_proto::v1::*;
-use kesu_system_tests::{Backend, Endpoint, TestSystem, WAIT, eventually, feedback};
+use kesu_system_tests::{Backend, Endpoint, Role, TestSystem, WAIT, eventually, feedback};
 
 const N: usize = 300;
 
@@ -41,7 +41,7 @@ async fn two_replicas_make_exactly_one_ticket_per_feedback(backend: Backend) {
     assert_eq!(feedback_ids.len(), N, "{backend:?}: every feedback has its ticket");
 
     // The shared database agrees, page by page.
-    let mut client = TicketServiceClient::connect(first.grpc_url()).await.unwrap();
+    let mut client = TicketServiceClient::with_interceptor(first.channel().await, system.bearer(Role::Supervisor));
     let mut seen = HashSet::new();
     let mut token = String::new();
     loop {

@@ -34,7 +34,7 @@ struct Cli {
 }
 
 /// What `kesu` runs. The service targets are named as their `SERVICE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum Command {
     /// Intake: checks, de-duplicates, numbers and records feedback from every channel.
     Intake,
@@ -48,12 +48,14 @@ enum Command {
     Analytics,
     /// All five services in one process, each with its own keys and ports (development, small installs).
     All,
-    // Subcommands that are not services (such as `token`) go here.
+    /// Mints a staff token for development, signed with KESU_AUTH_JWT_SECRET
+    /// (`kesu token --role supervisor --staff s-001 --department after_sales`).
+    Token(kesu_auth::TokenArgs),
 }
 
 impl Command {
     /// The services this target runs.
-    fn services(self) -> Vec<&'static str> {
+    fn services(&self) -> Vec<&'static str> {
         match self {
             Command::Intake => vec![kesu_intake::SERVICE],
             Command::Routing => vec![kesu_routing::SERVICE],
@@ -61,12 +63,13 @@ impl Command {
             Command::Notification => vec![kesu_notification::SERVICE],
             Command::Analytics => vec![kesu_analytics::SERVICE],
             Command::All => SERVICES.to_vec(),
+            Command::Token(_) => Vec::new(),
         }
     }
 
     /// The process name: logging keys are read with it (`KESU_ALL_LOG`,
     /// then `KESU_LOG`).
-    fn process(self) -> &'static str {
+    fn process(&self) -> &'static str {
         match self.services().as_slice() {
             [only] => only,
             _ => "all",
@@ -104,6 +107,15 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let command = cli.command;
+    if let Command::Token(args) = &command {
+        return match args.run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kesu token: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let targets = command.services().into_iter().map(target).collect();
     kesu_runtime::run_process(command.process(), targets)
 }

@@ -9,6 +9,7 @@
 mod error;
 mod facts;
 mod grpc;
+pub mod roles;
 mod store;
 
 use std::sync::Arc;
@@ -62,7 +63,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         core.consume(ConsumerSpec::new(stream, SERVICE, settings.clone()), Arc::new(counter));
     }
 
-    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::analytics_service_server::SERVICE_NAME);
+    let (router, health) = kesu_runtime::grpc_router(
+        kesu_proto::v1::analytics_service_server::SERVICE_NAME,
+        core.auth_layer(&roles::TABLE),
+    );
     health.set_serving::<AnalyticsServiceServer<grpc::AnalyticsApi>>().await;
     let router = router.add_service(AnalyticsServiceServer::new(grpc::AnalyticsApi::new(core.db.clone(), policy)));
     core.serve(router, health, None).await

@@ -11,6 +11,7 @@
 mod error;
 mod grpc;
 mod pipeline;
+pub mod roles;
 mod store;
 mod submit;
 pub mod validate;
@@ -104,7 +105,8 @@ pub async fn start(
         token,
     ));
 
-    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::intake_service_server::SERVICE_NAME);
+    let (router, health) =
+        kesu_runtime::grpc_router(kesu_proto::v1::intake_service_server::SERVICE_NAME, core.auth_layer(&roles::TABLE));
     health.set_serving::<IntakeServiceServer<grpc::IntakeApi>>().await;
     // The same ceiling as the broker's default max payload.
     let api = IntakeServiceServer::new(grpc::IntakeApi::new(intake)).max_decoding_message_size(1024 * 1024);

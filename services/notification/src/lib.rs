@@ -12,6 +12,7 @@
 mod compose;
 mod error;
 mod grpc;
+pub mod roles;
 mod store;
 
 use std::collections::BTreeMap;
@@ -71,7 +72,10 @@ pub async fn start(
         TicketEvents { readiness: core.readiness.clone(), policy: policy.clone(), key: config.contact_key, clock };
     core.consume(ConsumerSpec::new(TICKETS, SERVICE, settings), Arc::new(handler));
 
-    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::notification_service_server::SERVICE_NAME);
+    let (router, health) = kesu_runtime::grpc_router(
+        kesu_proto::v1::notification_service_server::SERVICE_NAME,
+        core.auth_layer(&roles::TABLE),
+    );
     health.set_serving::<NotificationServiceServer<grpc::NotificationApi>>().await;
     let router =
         router.add_service(NotificationServiceServer::new(grpc::NotificationApi::new(core.db.clone(), policy)));

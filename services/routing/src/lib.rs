@@ -8,6 +8,7 @@
 
 mod error;
 mod grpc;
+pub mod roles;
 mod store;
 pub mod tickets;
 
@@ -58,7 +59,8 @@ pub async fn start(
     let mut core = ServiceCore::start(config.common, MIGRATIONS, shutdown).await?;
     core.consume(ConsumerSpec::new(FEEDBACK, SERVICE, settings), Arc::new(FeedbackEvents { policy, clock }));
 
-    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::ticket_service_server::SERVICE_NAME);
+    let (router, health) =
+        kesu_runtime::grpc_router(kesu_proto::v1::ticket_service_server::SERVICE_NAME, core.auth_layer(&roles::TABLE));
     health.set_serving::<TicketServiceServer<grpc::TicketApi>>().await;
     let router = router.add_service(TicketServiceServer::new(grpc::TicketApi::new(core.db.clone())));
     core.serve(router, health, None).await

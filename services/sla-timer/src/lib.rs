@@ -9,6 +9,7 @@
 pub mod clocks;
 mod error;
 mod grpc;
+pub mod roles;
 mod store;
 
 use std::sync::Arc;
@@ -61,7 +62,8 @@ pub async fn start(
         Arc::new(TicketEvents { policy, clock: clock.clone() }),
     );
 
-    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::sla_service_server::SERVICE_NAME);
+    let (router, health) =
+        kesu_runtime::grpc_router(kesu_proto::v1::sla_service_server::SERVICE_NAME, core.auth_layer(&roles::TABLE));
     health.set_serving::<SlaServiceServer<grpc::SlaApi>>().await;
     let router = router.add_service(SlaServiceServer::new(grpc::SlaApi::new(core.db.clone(), clock)));
     core.serve(router, health, None).await

@@ -32,15 +32,17 @@ pub struct CommonConfig {
     pub policy_file: Option<PathBuf>,
     /// How often the outbox relay looks for rows nobody woke it for.
     pub outbox_poll: std::time::Duration,
+    /// Staff tokens on the gRPC API (`AUTH_*`).
+    pub auth: kesu_auth::AuthConfig,
 }
 
 impl CommonConfig {
     /// `DATA_DIR` (default `./data`), `DATABASE_URL` (default
     /// `sqlite://<DATA_DIR>/<service>.db`), `DB_MAX_CONNECTIONS`,
-    /// `SQLITE_SYNCHRONOUS` (FULL or NORMAL),
-    /// `GRPC_ADDR`, `HTTP_ADDR`, `POLICY_FILE`, `OUTBOX_POLL`, plus the bus's
-    /// and consumers' settings. Each is read as `KESU_<SERVICE>_<KEY>` first,
-    /// then `KESU_<KEY>`.
+    /// `SQLITE_SYNCHRONOUS` (FULL or NORMAL), `GRPC_ADDR`, `HTTP_ADDR`,
+    /// `POLICY_FILE`, `OUTBOX_POLL`, the `AUTH_*` token settings, plus the
+    /// bus's and consumers' settings. Each is read as `KESU_<SERVICE>_<KEY>`
+    /// first, then `KESU_<KEY>`.
     pub fn from_env(env: &Env, service: &'static str, ports: ServicePorts) -> Result<Self, ConfigError> {
         let data_dir: PathBuf = env.get("DATA_DIR", PathBuf::from("./data"))?;
         let default_db = format!("sqlite://{}/{service}.db", data_dir.display());
@@ -66,6 +68,7 @@ impl CommonConfig {
             policy: Arc::new(policy),
             policy_file,
             outbox_poll: env.duration("OUTBOX_POLL", std::time::Duration::from_millis(500))?,
+            auth: kesu_auth::AuthConfig::from_env(env)?,
         })
     }
 }

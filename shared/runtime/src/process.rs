@@ -13,10 +13,10 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::Router;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::auth::{AuthLayer, GrpcRouter};
 use crate::config::CommonConfig;
 use crate::http::{self, Readiness};
 
@@ -42,11 +42,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// A gRPC router with the health service (all services report SERVING
 /// while the process is up) and reflection listing health, reflection and
 /// `api` (the fully-qualified name of the service's own API, which the
-/// service then adds to the router).
-pub fn grpc_router(api: &str) -> (Router, HealthReporter) {
+/// service then adds to the router), behind `auth` (tokens and roles on
+/// every other call).
+pub fn grpc_router(api: &str, auth: AuthLayer) -> (GrpcRouter, HealthReporter) {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = crate::reflection::server(api);
-    let router = tonic::transport::Server::builder().add_service(health).add_service(reflection);
+    let router = tonic::transport::Server::builder().layer(auth).add_service(health).add_service(reflection);
     (router, reporter)
 }
 
@@ -82,7 +83,12 @@ impl ServiceCore {
             max_connections: config.db_max_connections,
             sqlite_synchronous: config.sqlite_synchronous,
         };
-        let db = Database::open_with(&config.database_url, options, &[kesu_bus::MIGRATIONS, migrations]).await?;
+        let db = Database::open_with(
+            &config.database_url,
+            options,
+            &[kesu_bus::MIGRATIONS, kesu_auth::MIGRATIONS, migrations],
+        )
+        .await?;
         tracing::info!(service = config.service, database = db.display(), nats = %config.bus.url, "connected");
         let relay = OutboxRelay::new(db.clone(), bus.clone()).with_poll_interval(config.outbox_poll);
         let outbox = relay.waker();
@@ -118,7 +124,7 @@ impl ServiceCore {
     /// Binds the gRPC and HTTP listeners and serves until shutdown.
     pub async fn serve(
         self,
-        grpc: Router,
+        grpc: GrpcRouter,
         health: HealthReporter,
         extra_http: Option<axum::Router>,
     ) -> Result<RunningService, StartError> {

@@ -43,7 +43,10 @@ async fn main() -> anyhow::Result<()> {
     // 2. End to end, saturating.
     let arrivals = Arc::new(Mutex::new(HashMap::<String, Instant>::new()));
     watch_tickets(&system, arrivals.clone()).await?;
-    let mut analytics = AnalyticsServiceClient::connect(system.endpoint("analytics").grpc_url()).await?;
+    let mut analytics = AnalyticsServiceClient::with_interceptor(
+        system.channel("analytics").await,
+        system.bearer(kesu_system_tests::Role::Analyst),
+    );
     let warmup = 300;
     publish_feedback(&system, "warm", warmup, None).await?;
     wait_through_analytics(&mut analytics, warmup as u64).await?;
@@ -195,7 +198,9 @@ async fn watch_tickets(system: &TestSystem, arrivals: Arc<Mutex<HashMap<String, 
 /// Waits until analytics has counted `total` notification requests: the
 /// feedback has gone through every service.
 async fn wait_through_analytics(
-    analytics: &mut AnalyticsServiceClient<tonic::transport::Channel>,
+    analytics: &mut AnalyticsServiceClient<
+        tonic::service::interceptor::InterceptedService<tonic::transport::Channel, kesu_system_tests::Bearer>,
+    >,
     total: u64,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(900);

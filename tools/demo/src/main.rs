@@ -344,7 +344,14 @@ async fn feed(rest: &[String]) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     match AnalyticsServiceClient::connect(analytics_url.clone()).await {
         Ok(mut analytics) => {
-            let s = analytics.get_summary(GetSummaryRequest { range: None }).await?.into_inner();
+            let mut request = tonic::Request::new(GetSummaryRequest { range: None });
+            // Analytics needs a staff token: an analyst's, from the shared secret.
+            if let Ok(secret) = std::env::var("KESU_AUTH_JWT_SECRET") {
+                let analyst = kesu_auth::Staff::new("demo-analyst", kesu_auth::Role::Analyst, "");
+                let token = kesu_auth::mint(secret.as_bytes(), &analyst, Duration::from_secs(300))?;
+                request.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
+            }
+            let s = analytics.get_summary(request).await?.into_inner();
             println!(
                 "  feedback received {}  accepted {}  rejected {}  duplicates {}\n  tickets created {}  SLA clocks armed {}  notifications requested {}",
                 s.feedback_received,

@@ -1,0 +1,27 @@
+//! Who may call each RPC of `kesu.v1.AnalyticsService`: analysts
+//! (read-only), management (director, department managers, supervisors)
+//! and admins. Analytics holds no contacts, so nothing here is audited.
+
+use kesu_auth::Role::*;
+use kesu_auth::{Role, RoleTable, Rpc};
+
+const READERS: &[Role] = &[Analyst, Director, DepartmentManager, Supervisor, Admin];
+
+pub static TABLE: RoleTable = RoleTable {
+    service: "kesu.v1.AnalyticsService",
+    rpcs: &[
+        Rpc::read("GetSummary", READERS),
+        Rpc::read("GetSlaAttainment", READERS),
+        Rpc::read("GetVolume", READERS),
+        Rpc::read("GetSatisfaction", READERS),
+        Rpc::read("GetWeeklyReport", READERS),
+    ],
+};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_table_lists_exactly_the_rpcs_of_the_contract() {
+        super::TABLE.check_against_contract().unwrap();
+    }
+}
