@@ -14,6 +14,7 @@ pub mod inbox;
 mod metrics;
 pub mod outbox;
 pub mod publish;
+pub mod server_version;
 pub mod subjects;
 
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 pub enum BusError {
     #[error("cannot reach NATS at {url} within {waited:?}: {error}")]
     Connect { url: String, waited: Duration, error: String },
+    #[error("NATS at {url}: {reason}")]
+    ServerVersion { url: String, reason: String },
     #[error("declaring stream {stream}: {error}")]
     Stream { stream: String, error: String },
     #[error("declaring consumer {consumer} on {stream}: {error}")]
@@ -155,6 +158,8 @@ impl Bus {
                 }
             }
         };
+        server_version::check(&client.server_info().version)
+            .map_err(|reason| BusError::ServerVersion { url: config.url.clone(), reason })?;
         let js = jetstream::new(client.clone());
         Ok(Self {
             client,
