@@ -46,7 +46,9 @@ impl NatsProfile {
 pub fn find_nats_server() -> anyhow::Result<PathBuf> {
     static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     FOUND
-        .get_or_init(|| locate(std::env::var_os("KESU_NATS_SERVER").map(PathBuf::from)).map_err(|e| format!("{e:#}"))).clone().map_err(anyhow::Error::msg)
+        .get_or_init(|| locate(std::env::var_os("KESU_NATS_SERVER").map(PathBuf::from)).map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
 }
 
 fn locate(configured: Option<PathBuf>) -> anyhow::Result<PathBuf> {
