@@ -118,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!();
     println!("nats-server {version}, {backend_name}");
-    print!("{}", report::table(&runs));
+    print!("{}", report::table(&runs, settings.backend == Backend::Sqlite));
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/latest.json");
     report::write_json(&path, &runs, &version, &settings.backend_name)?;
     println!("\nfigures written to {}", path.canonicalize().unwrap_or(path).display());

@@ -90,10 +90,14 @@ pub fn write_json(path: &Path, runs: &[Figures], nats_server_version: &str, back
     Ok(())
 }
 
-/// A Markdown table, one column per configuration.
-pub fn table(runs: &[Figures]) -> String {
+/// A Markdown table, one column per configuration (`sqlite`: say the
+/// SQLite setting in the heading).
+pub fn table(runs: &[Figures], sqlite: bool) -> String {
     let mut out = String::new();
-    let head: Vec<String> = runs.iter().map(|r| format!("{} (SQLite {})", r.name, r.sqlite_synchronous)).collect();
+    let head: Vec<String> = runs
+        .iter()
+        .map(|r| if sqlite { format!("{} (SQLite {})", r.name, r.sqlite_synchronous) } else { r.name.to_string() })
+        .collect();
     out += &format!("| measure | {} |\n", head.join(" | "));
     out += &format!("|---|{}\n", "---|".repeat(runs.len()));
     let mut row = |label: &str, cell: &dyn Fn(&Figures) -> String| {
