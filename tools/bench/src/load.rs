@@ -24,6 +24,19 @@ pub async fn publish(system: &TestSystem, tag: &str, n: usize, rate: Option<f64>
     let template: RawFeedback = feedback::robot_vacuum("x");
     let mut sent = HashMap::with_capacity(n);
     let mut acks = Vec::with_capacity(WINDOW);
+    // Paced, the stream's acks are awaited as they come (they time out if
+    // left waiting while a window fills slowly); pipelined, a window at a
+    // time.
+    let (paced_acks, paced_waiter) = {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<async_nats::jetstream::context::PublishAckFuture>();
+        let waiter = tokio::spawn(async move {
+            while let Some(ack) = rx.recv().await {
+                ack.await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+        (tx, waiter)
+    };
     let start = Instant::now();
     for i in 0..n {
         if let Some(rate) = rate {
@@ -35,7 +48,16 @@ pub async fn publish(system: &TestSystem, tag: &str, n: usize, rate: Option<f64>
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", raw.external_id.as_str());
         sent.insert(raw.external_id.clone(), Instant::now());
-        acks.push(system.js.publish_with_headers("feedback.raw.web", headers, raw.encode_to_vec().into()).await?);
+        let ack = system.js.publish_with_headers("feedback.raw.web", headers, raw.encode_to_vec().into()).await?;
+        if rate.is_some() {
+            if paced_acks.send(ack).is_err() {
+                // The waiter stopped: at an ack that failed.
+                paced_waiter.await??;
+                anyhow::bail!("waiting for publish acks stopped");
+            }
+            continue;
+        }
+        acks.push(ack);
         if acks.len() == WINDOW {
             for ack in acks.drain(..) {
                 ack.await?;
@@ -45,6 +67,8 @@ pub async fn publish(system: &TestSystem, tag: &str, n: usize, rate: Option<f64>
     for ack in acks {
         ack.await?;
     }
+    drop(paced_acks);
+    paced_waiter.await??;
     Ok(sent)
 }
 
