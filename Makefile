@@ -18,11 +18,11 @@ test: deps
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-## bench: release build; raw JetStream publish baseline vs end-to-end feedback rate, with latencies
+## bench: release build; durable and fast configurations, each against a raw JetStream baseline; table + target/bench/latest.json
 bench: deps
 	$(CARGO) run --release -p kesu-bench
 
-## deps: check or install nats-server (protoc is not needed)
+## deps: check nats-server, or install the pinned one into .tools/ (protoc is not needed)
 deps:
 	@scripts/deps.sh
 

@@ -4,11 +4,7 @@
 # them and prints what comes out at each step. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-nats_bin=$(command -v nats-server || true)
-for p in "${KESU_NATS_SERVER:-}" /usr/sbin/nats-server /usr/bin/nats-server /usr/local/bin/nats-server; do
-  [ -z "$nats_bin" ] && [ -n "$p" ] && [ -x "$p" ] && nats_bin=$p
-done
+nats_bin=$(scripts/deps.sh --nats-path)
 
 echo "run: building (debug) ..."
 cargo build --bins -q
@@ -36,7 +32,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-"$nats_bin" -a 127.0.0.1 -p "$nats_port" -js -sd "$run/nats" -l "$run/logs/nats-server.log" &
+"$nats_bin" -c deploy/nats/durable.conf -a 127.0.0.1 -p "$nats_port" -js -sd "$run/nats" -l "$run/logs/nats-server.log" &
 pids+=($!)
 export KESU_NATS_URL="nats://127.0.0.1:$nats_port"
 export KESU_DATA_DIR="$run/data"

@@ -19,7 +19,7 @@ use kesu_domain::SystemClock;
 use kesu_proto::v1::{RawFeedback, SubmitFeedbackResponse};
 use kesu_runtime::RunningService;
 use kesu_storage::sqlx::{AnyConnection, Connection};
-use kesu_testkit::{NatsServer, TempDatabase, free_port};
+use kesu_testkit::{NatsProfile, NatsServer, TempDatabase, free_port};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Interceptor;
@@ -129,8 +129,20 @@ impl TestSystem {
     /// The given services in this process, on the given back end (with
     /// PostgreSQL, `None` when no server is reachable), with extra env vars.
     pub async fn try_start_with(backend: Backend, services: &[&str], env: &[(&str, &str)]) -> Option<Self> {
+        Self::try_start_on(NatsProfile::Fast, backend, services, env).await
+    }
+
+    /// As [`Self::try_start_with`], on a nats-server with the given
+    /// configuration (durability tests and the benchmark use
+    /// [`NatsProfile::Durable`]).
+    pub async fn try_start_on(
+        profile: NatsProfile,
+        backend: Backend,
+        services: &[&str],
+        env: &[(&str, &str)],
+    ) -> Option<Self> {
         kesu_telemetry::init_for_tests();
-        let nats = NatsServer::start().await.expect("nats-server starts");
+        let nats = NatsServer::start_with(profile).await.expect("nats-server starts");
         let client = async_nats::connect(nats.url()).await.expect("connect to the test nats-server");
         let js = jetstream::new(client.clone());
         let dir = tempfile::Builder::new().prefix("kesu-system-").tempdir().expect("temp dir");

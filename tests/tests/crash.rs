@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kesu_proto::v1::*;
 use kesu_system_tests::{Backend, TestSystem, WAIT, eventually, feedback, kill_9, terminate};
-use kesu_testkit::free_port;
+use kesu_testkit::{NatsProfile, free_port};
 
 const N: usize = 1500;
 
@@ -20,7 +20,7 @@ async fn ready(url: &str) {
 
 #[tokio::test]
 async fn intake_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
-    let system = TestSystem::start_with(Backend::Sqlite, &["routing"], &[]).await;
+    let system = TestSystem::try_start_on(NatsProfile::Durable, Backend::Sqlite, &["routing"], &[]).await.unwrap();
     let http = format!("127.0.0.1:{}", free_port());
     let env = [
         ("KESU_INTAKE_HTTP_ADDR", http.as_str()),

@@ -18,6 +18,7 @@ pub mod inbox;
 mod metrics;
 pub mod outbox;
 pub mod publish;
+pub mod server_version;
 pub mod subjects;
 pub mod unit_of_work;
 
@@ -44,6 +45,8 @@ pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 pub enum BusError {
     #[error("cannot reach NATS at {url} within {waited:?}: {error}")]
     Connect { url: String, waited: Duration, error: String },
+    #[error("NATS at {url}: {reason}")]
+    ServerVersion { url: String, reason: String },
     #[error("declaring stream {stream}: {error}")]
     Stream { stream: String, error: String },
     #[error("stream {stream} does not exist yet (it is declared by {owner}): {error}")]
@@ -164,6 +167,8 @@ impl Bus {
                 }
             }
         };
+        server_version::check(&client.server_info().version)
+            .map_err(|reason| BusError::ServerVersion { url: config.url.clone(), reason })?;
         let js = jetstream::new(client.clone());
         let mut config = config.clone();
         let max_payload = client.server_info().max_payload as i64;

@@ -7,7 +7,7 @@ mod database;
 mod nats;
 
 pub use database::{TempDatabase, postgres_admin_url};
-pub use nats::{NatsServer, find_nats_server};
+pub use nats::{MIN_NATS_SERVER, NatsProfile, NatsServer, find_nats_server, nats_server_version};
 
 use std::future::Future;
 use std::time::{Duration, Instant};

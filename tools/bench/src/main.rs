@@ -1,240 +1,208 @@
-//! `make bench`: in one run on one nats-server, measures
+//! `make bench`: for each nats-server configuration — durable
+//! (`deploy/nats/durable.conf`, SQLite `synchronous=FULL`) and fast
+//! (`fast.conf`, SQLite `NORMAL`) — on a private nats-server of that
+//! configuration, measures
 //!
-//! 1. the baseline: raw JetStream publish rate of messages the size of a
-//!    realistic `RawFeedback` (async publish with `Nats-Msg-Id`, 1,024 acks
-//!    in flight), and pull-consume + ack of them;
-//! 2. end to end: feedback published on `feedback.raw.web` and carried
-//!    through all five services (intake → routing → sla-timer →
-//!    notification → analytics, SQLite, one process) as fast as they go;
-//! 3. latency raw feedback → `ticket.evt.created` (p50/p99) at a steady
-//!    offered load of half the measured end-to-end rate, and under the
-//!    saturating run.
+//! 1. the baseline: raw JetStream publish and pull consume + ack of
+//!    messages the size of a realistic `RawFeedback` ([`raw`]);
+//! 2. end to end: feedback published on `feedback.raw.web` as fast as it
+//!    goes, carried through all five services (in this process, through
+//!    their library `start`), timed until analytics has counted it all; the
+//!    broker's own counts of publishes and deliveries per feedback
+//!    ([`server_stats`]) and the CPU time per feedback ([`cpu`]);
+//! 3. latency raw → `ticket.evt.created` and raw → `notify.evt.requested`
+//!    (p50/p99) at a fixed offered load for at least 30 s: 200/s durable,
+//!    1,000/s fast, or 90 % of the end-to-end rate where that is lower.
 //!
-//! Figures are printed as ratios against the baseline of the same run.
-//! `KESU_BENCH_N` sets the number of feedbacks (default 10,000).
+//! It prints a table and writes `target/bench/latest.json` ([`report`]).
+//! Settings: `KESU_BENCH_BACKEND` (`sqlite`, default, or `postgres`),
+//! `KESU_BENCH_CONFIGS` (default `durable,fast`), `KESU_BENCH_N`
+//! (feedbacks in the end-to-end phase; default 4,000 durable, 10,000 fast),
+//! `KESU_BENCH_LATENCY_SECS` (default 30).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod cpu;
+mod load;
+mod raw;
+mod report;
+mod server_stats;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer::pull, stream};
-use futures::StreamExt;
+use anyhow::{Context, bail};
 use kesu_proto::v1::analytics_service_client::AnalyticsServiceClient;
-use kesu_proto::v1::{GetSummaryRequest, RawFeedback, TicketEvent};
-use kesu_system_tests::{TestSystem, feedback};
+use kesu_system_tests::{Backend, SERVICES, TestSystem, feedback};
+use kesu_testkit::NatsProfile;
 use prost::Message;
 
-const WINDOW: usize = 1024;
+use load::Arrivals;
+use report::Figures;
+use server_stats::Counts;
+
+/// One configuration of broker and database durability.
+struct Config {
+    name: &'static str,
+    nats: NatsProfile,
+    /// `KESU_SQLITE_SYNCHRONOUS` for the services.
+    sqlite_synchronous: &'static str,
+    /// The latency phase's offered load.
+    target_per_s: f64,
+    default_n: usize,
+}
+
+const CONFIGS: [Config; 2] = [
+    Config {
+        name: "durable",
+        nats: NatsProfile::Durable,
+        sqlite_synchronous: "FULL",
+        target_per_s: 200.0,
+        default_n: 4_000,
+    },
+    Config {
+        name: "fast",
+        nats: NatsProfile::Fast,
+        sqlite_synchronous: "NORMAL",
+        target_per_s: 1_000.0,
+        default_n: 10_000,
+    },
+];
+
+struct Settings {
+    backend: Backend,
+    backend_name: String,
+    n: Option<usize>,
+    latency_secs: f64,
+}
+
+fn env_number<T: std::str::FromStr>(key: &str) -> anyhow::Result<Option<T>> {
+    match std::env::var(key) {
+        Ok(v) => v.trim().parse().map(Some).map_err(|_| anyhow::anyhow!("{key}={v:?} is not a number")),
+        Err(_) => Ok(None),
+    }
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::var("KESU_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
-    let system = TestSystem::start().await;
+    let backend_name = std::env::var("KESU_BENCH_BACKEND").unwrap_or_else(|_| "sqlite".into()).to_ascii_lowercase();
+    let backend = match backend_name.as_str() {
+        "sqlite" => Backend::Sqlite,
+        "postgres" | "postgresql" => Backend::Postgres,
+        other => bail!("KESU_BENCH_BACKEND={other:?}: expected sqlite or postgres"),
+    };
+    let wanted = std::env::var("KESU_BENCH_CONFIGS").unwrap_or_else(|_| "durable,fast".into());
+    let mut configs = Vec::new();
+    for name in wanted.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let config = CONFIGS.iter().find(|c| c.name == name);
+        configs.push(config.with_context(|| format!("KESU_BENCH_CONFIGS: no configuration {name:?} (durable, fast)"))?);
+    }
+    let settings = Settings {
+        backend,
+        backend_name: backend_name.clone(),
+        n: env_number("KESU_BENCH_N")?,
+        latency_secs: env_number("KESU_BENCH_LATENCY_SECS")?.unwrap_or(30.0),
+    };
+    let payload = feedback::robot_vacuum("bench-0000000").encode_to_vec().len();
+    println!(
+        "kesu benchmark on {backend_name}: payload {payload} bytes, {} cores",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+
+    let mut runs = Vec::new();
+    let mut version = String::new();
+    for config in configs {
+        let (figures, server) =
+            run(config, &settings).await.with_context(|| format!("configuration {}", config.name))?;
+        version = server;
+        runs.push(figures);
+    }
+
+    println!();
+    println!("nats-server {version}, {backend_name}");
+    print!("{}", report::table(&runs, settings.backend == Backend::Sqlite));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/latest.json");
+    report::write_json(&path, &runs, &version, &settings.backend_name)?;
+    println!("\nfigures written to {}", path.canonicalize().unwrap_or(path).display());
+    Ok(())
+}
+
+/// One configuration: its own nats-server and services. Returns the
+/// figures and the server's version.
+async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, String)> {
+    let env = [("KESU_SQLITE_SYNCHRONOUS", config.sqlite_synchronous)];
+    let system = TestSystem::try_start_on(config.nats, settings.backend, &SERVICES, &env)
+        .await
+        .context("PostgreSQL is not reachable at 127.0.0.1:5432")?;
+    let version = system.client.server_info().version;
     let js = system.js.clone();
-    let sample = feedback::robot_vacuum("bench-0000000").encode_to_vec();
-    println!("kesu benchmark: {n} feedbacks, payload {} bytes, nats-server {}", sample.len(), nats_version());
-    println!("machine: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "\n[{}] nats-server {version} ({}.conf), SQLite synchronous={}",
+        config.name, config.name, config.sqlite_synchronous
+    );
 
     // 1. Baseline on the same server.
-    let baseline_n = n.max(20_000);
-    let publish_rate = baseline_publish(&js, baseline_n, sample.len()).await?;
-    let consume_rate = baseline_consume(&js, baseline_n).await?;
+    let payload = feedback::robot_vacuum("bench-0000000").encode_to_vec().len();
+    let (raw_n, raw_publish_per_s) = raw::publish(&js, 20_000, payload, Duration::from_secs(8)).await?;
+    let raw_consume_per_s = raw::consume(&js, raw_n).await?;
+    println!("  raw: {raw_n} messages, publish {raw_publish_per_s:.0}/s, consume + ack {raw_consume_per_s:.0}/s");
 
     // 2. End to end, saturating.
-    let arrivals = Arc::new(Mutex::new(HashMap::<String, Instant>::new()));
-    watch_tickets(&system, arrivals.clone()).await?;
+    let arrivals = Arrivals::watch(&system).await?;
     let mut analytics = AnalyticsServiceClient::with_interceptor(
         system.channel("analytics").await,
         system.bearer(kesu_system_tests::Role::Analyst),
     );
     let warmup = 300;
-    publish_feedback(&system, "warm", warmup, None).await?;
-    wait_through_analytics(&mut analytics, warmup as u64).await?;
+    load::publish(&system, "warm", warmup, None).await?;
+    load::wait_through_analytics(&mut analytics, warmup as u64).await?;
 
+    let n = settings.n.unwrap_or(config.default_n);
+    let counts_before = Counts::read(&js).await?;
+    let cpu_before = cpu::used_with(system.nats.pid())?;
     let start = Instant::now();
-    let sent = publish_feedback(&system, "full", n, None).await?;
-    let published_in = start.elapsed();
-    wait_through_analytics(&mut analytics, (warmup + n) as u64).await?;
+    load::publish(&system, "full", n, None).await?;
+    load::wait_through_analytics(&mut analytics, (warmup + n) as u64).await?;
     let e2e = start.elapsed();
-    let e2e_rate = n as f64 / e2e.as_secs_f64();
-    let saturated = latencies(&sent, &arrivals);
+    let cpu = cpu::used_with(system.nats.pid())? - cpu_before;
+    let counts = Counts::read(&js).await?.since(counts_before);
+    let e2e_per_s = n as f64 / e2e.as_secs_f64();
+    println!("  end to end: {n} feedbacks in {:.1} s, {e2e_per_s:.0}/s", e2e.as_secs_f64());
 
-    // 3. Latency at a steady half of that rate.
-    let paced_rate = (e2e_rate / 2.0).max(1.0);
-    let paced_n = ((paced_rate * 5.0) as usize).clamp(200, n);
-    let sent = publish_feedback(&system, "paced", paced_n, Some(paced_rate)).await?;
-    wait_through_analytics(&mut analytics, (warmup + n + paced_n) as u64).await?;
-    let paced = latencies(&sent, &arrivals);
-
-    let rss = peak_rss_mib();
-    println!();
-    println!("| measure | value | vs baseline publish |");
-    println!("|---|---|---|");
-    println!("| raw JetStream publish (baseline) | {publish_rate:.0} msg/s | 1.00 |");
-    println!("| raw JetStream pull consume + ack | {consume_rate:.0} msg/s | {:.2} |", consume_rate / publish_rate);
-    println!("| feedback through all five services | {e2e_rate:.0} feedback/s | {:.3} |", e2e_rate / publish_rate);
-    println!("| (publishing the {n} took) | {:.2} s | |", published_in.as_secs_f64());
-    println!(
-        "| latency raw → ticket.created at {paced_rate:.0}/s (p50 / p99) | {} / {} ms | |",
-        ms(paced.0),
-        ms(paced.1)
-    );
-    println!("| latency raw → ticket.created saturated (p50 / p99) | {} / {} ms | |", ms(saturated.0), ms(saturated.1));
-    println!("| peak RSS, bench + five services in one process | {rss:.0} MiB | |");
-    system.stop().await;
-    Ok(())
-}
-
-fn nats_version() -> String {
-    kesu_testkit::find_nats_server()
-        .ok()
-        .and_then(|path| std::process::Command::new(path).arg("--version").output().ok())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .unwrap_or_else(|| "?".into())
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
-}
-
-async fn baseline_publish(js: &jetstream::Context, n: usize, size: usize) -> anyhow::Result<f64> {
-    js.create_stream(stream::Config {
-        name: "BENCH".into(),
-        subjects: vec!["bench.>".into()],
-        storage: stream::StorageType::File,
-        duplicate_window: Duration::from_secs(120),
-        ..Default::default()
-    })
-    .await?;
-    let payload = bytes::Bytes::from(vec![b'x'; size]);
-    let start = Instant::now();
-    let mut acks = Vec::with_capacity(WINDOW);
-    for i in 0..n {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("bench-{i}").as_str());
-        acks.push(js.publish_with_headers("bench.raw", headers, payload.clone()).await?);
-        if acks.len() == WINDOW {
-            for ack in acks.drain(..) {
-                ack.await?;
-            }
-        }
-    }
-    for ack in acks {
-        ack.await?;
-    }
-    Ok(n as f64 / start.elapsed().as_secs_f64())
-}
-
-async fn baseline_consume(js: &jetstream::Context, n: usize) -> anyhow::Result<f64> {
-    let stream = js.get_stream("BENCH").await?;
-    let consumer = stream
-        .create_consumer(pull::Config {
-            durable_name: Some("bench".into()),
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ..Default::default()
-        })
-        .await?;
-    let start = Instant::now();
-    let mut messages = consumer.stream().max_messages_per_batch(256).messages().await?;
-    let mut seen = 0;
-    while seen < n {
-        let msg = messages.next().await.ok_or_else(|| anyhow::anyhow!("stream ended"))??;
-        msg.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        seen += 1;
-    }
-    Ok(n as f64 / start.elapsed().as_secs_f64())
-}
-
-/// Publishes `n` feedbacks (pipelined, or paced at `rate` per second) and
-/// returns when each was sent, by external id.
-async fn publish_feedback(
-    system: &TestSystem,
-    tag: &str,
-    n: usize,
-    rate: Option<f64>,
-) -> anyhow::Result<HashMap<String, Instant>> {
-    let template: RawFeedback = feedback::robot_vacuum("x");
-    let mut sent = HashMap::with_capacity(n);
-    let mut acks = Vec::with_capacity(WINDOW);
-    let start = Instant::now();
-    for i in 0..n {
-        if let Some(rate) = rate {
-            let due = start + Duration::from_secs_f64(i as f64 / rate);
-            tokio::time::sleep_until(due.into()).await;
-        }
-        let mut raw = template.clone();
-        raw.external_id = format!("bench-{tag}-{i:07}");
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", raw.external_id.as_str());
-        sent.insert(raw.external_id.clone(), Instant::now());
-        acks.push(system.js.publish_with_headers("feedback.raw.web", headers, raw.encode_to_vec().into()).await?);
-        if acks.len() == WINDOW || rate.is_some() {
-            for ack in acks.drain(..) {
-                ack.await?;
-            }
-        }
-    }
-    for ack in acks {
-        ack.await?;
-    }
-    Ok(sent)
-}
-
-async fn watch_tickets(system: &TestSystem, arrivals: Arc<Mutex<HashMap<String, Instant>>>) -> anyhow::Result<()> {
-    let mut sub = system.client.subscribe("ticket.evt.created").await?;
-    tokio::spawn(async move {
-        while let Some(msg) = sub.next().await {
-            let now = Instant::now();
-            if let Ok(event) = TicketEvent::decode(msg.payload.as_ref())
-                && let Some(ticket) = event.ticket
-            {
-                arrivals.lock().expect("not poisoned").insert(ticket.external_id, now);
-            }
-        }
-    });
-    Ok(())
-}
-
-/// Waits until analytics has counted `total` notification requests: the
-/// feedback has gone through every service.
-async fn wait_through_analytics(
-    analytics: &mut AnalyticsServiceClient<
-        tonic::service::interceptor::InterceptedService<tonic::transport::Channel, kesu_system_tests::Bearer>,
-    >,
-    total: u64,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(900);
-    loop {
-        let s = analytics.get_summary(GetSummaryRequest { range: None }).await?.into_inner();
-        if s.notifications_requested >= total && s.tickets_created >= total && s.sla_clocks_armed >= 2 * total {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {} of {total} through after 15 minutes",
-            s.notifications_requested
+    // 3. Latency at a fixed offered load, or what the machine sustains.
+    let sustained = (e2e_per_s * 0.9).floor().max(1.0);
+    let rate = config.target_per_s.min(sustained);
+    if rate < config.target_per_s {
+        println!(
+            "  this machine sustains about {e2e_per_s:.0}/s: offering {rate:.0}/s instead of {:.0}/s",
+            config.target_per_s
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
+    let paced_n = (rate * settings.latency_secs).ceil() as usize;
+    let paced_start = Instant::now();
+    let sent = load::publish(&system, "paced", paced_n, Some(rate)).await?;
+    let offered_per_s = paced_n as f64 / paced_start.elapsed().as_secs_f64();
+    let latency_secs = paced_start.elapsed().as_secs_f64();
+    load::wait_through_analytics(&mut analytics, (warmup + n + paced_n) as u64).await?;
+    let latency = arrivals.latencies(&sent);
+    println!(
+        "  latency phase: {paced_n} feedbacks at {offered_per_s:.0}/s over {latency_secs:.1} s ({} tickets, {} notifications seen)",
+        latency.ticket_created.count, latency.notification_requested.count
+    );
+    system.stop().await;
 
-fn latencies(sent: &HashMap<String, Instant>, arrivals: &Mutex<HashMap<String, Instant>>) -> (Duration, Duration) {
-    let arrivals = arrivals.lock().expect("not poisoned");
-    let mut all: Vec<Duration> =
-        sent.iter().filter_map(|(id, at)| arrivals.get(id).map(|done| done.saturating_duration_since(*at))).collect();
-    all.sort();
-    if all.is_empty() {
-        return (Duration::ZERO, Duration::ZERO);
-    }
-    let pick = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
-    (pick(0.50), pick(0.99))
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    let figures = Figures {
+        name: config.name,
+        sqlite_synchronous: config.sqlite_synchronous,
+        raw_publish_per_s,
+        raw_consume_per_s,
+        feedbacks: n,
+        e2e_per_s,
+        publishes_per_feedback: counts.publishes as f64 / n as f64,
+        consumes_per_feedback: counts.consumes as f64 / n as f64,
+        cpu_per_feedback: cpu / n as u32,
+        target_per_s: config.target_per_s,
+        offered_per_s,
+        latency_secs,
+        latency,
+    };
+    Ok((figures, version))
 }
