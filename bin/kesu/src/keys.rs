@@ -44,12 +44,21 @@ const MEANINGS: &[(&str, &str)] = &[
     ("OUTBOX_POLL", "how often the outbox relay looks for events without being woken"),
     ("CONTACT_KEY", "seals personal data on the bus; the same value for every service that reads it"),
     ("SUBMIT_CONCURRENCY", "request/reply submits handled at once"),
+    ("AUTH_JWT_SECRET", "HS256 secret (32+ bytes) staff tokens are signed with (this or AUTH_JWT_PUBLIC_KEY_FILE)"),
+    ("AUTH_JWT_PUBLIC_KEY_FILE", "PEM public key of the token issuer (RS*/PS*/ES*/EdDSA, see AUTH_JWT_ALGORITHM)"),
+    ("AUTH_JWT_ALGORITHM", "algorithm of AUTH_JWT_PUBLIC_KEY_FILE, e.g. RS256 or EdDSA"),
+    ("AUTH_ISSUER", "the iss every token must carry"),
+    ("AUTH_AUDIENCE", "the aud every token must carry"),
+    ("AUTH_LEEWAY", "clock skew allowed on exp and nbf"),
 ];
 
 /// Stand-in values for required keys, so that describing runs each loader
 /// to its end (they are shown as required, never printed).
 fn samples() -> Vec<(&'static str, String)> {
-    vec![("CONTACT_KEY", kesu_domain::ContactKey::generate_base64())]
+    vec![
+        ("CONTACT_KEY", kesu_domain::ContactKey::generate_base64()),
+        ("AUTH_JWT_SECRET", kesu_domain::ContactKey::generate_base64()),
+    ]
 }
 
 /// Every key of the process and of each service.
@@ -167,6 +176,7 @@ mod tests {
         let vars = [
             ("KESU_NATS_URL".to_string(), "nats://127.0.0.1:4999".to_string()),
             ("KESU_CONTACT_KEY".into(), kesu_domain::ContactKey::generate_base64()),
+            ("KESU_AUTH_JWT_SECRET".into(), kesu_domain::ContactKey::generate_base64()),
             ("KESU_DATA_DIR".into(), "/tmp/kesu-keys-test".into()),
             ("KESU_NATS_USER".into(), "kesu".into()),
             ("KESU_NATS_PASSWORD".into(), "secret".into()),
