@@ -59,12 +59,17 @@ fn a_bad_setting_exits_2_naming_the_variable() {
     assert!(stderr.contains("KESU_ROUTING_GRPC_ADDR"), "{stderr}");
     assert!(stderr.contains("not-an-address"), "{stderr}");
 
-    let output = kesu_command("intake").output().expect("kesu runs");
+    let secret = kesu_domain::ContactKey::generate_base64();
+    let output = kesu_command("intake").env("KESU_AUTH_JWT_SECRET", &secret).output().expect("kesu runs");
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("KESU_INTAKE_CONTACT_KEY: is required"), "{stderr}");
 
-    let output = kesu_command("sla-timer").env("KESU_SLA_TIMER_NATS_ULR", "nats://x").output().expect("kesu runs");
+    let output = kesu_command("sla-timer")
+        .env("KESU_AUTH_JWT_SECRET", &secret)
+        .env("KESU_SLA_TIMER_NATS_ULR", "nats://x")
+        .output()
+        .expect("kesu runs");
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("KESU_SLA_TIMER_NATS_ULR: unknown setting"), "{stderr}");

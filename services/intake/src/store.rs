@@ -159,7 +159,7 @@ mod tests {
              VALUES ('X-1', 'feedback.raw.web', 'web', 'web-1', 1, $1)",
         )
         .bind(vec![0x0a_u8, 0x05, 0x01])
-        .execute(db.pool())
+        .execute(db.writer())
         .await
         .unwrap();
         let err = list_rejected(db.pool(), None, None, 10).await.unwrap_err();

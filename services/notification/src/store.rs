@@ -97,7 +97,7 @@ mod tests {
              VALUES ('R-1', 'T-1:ack:customer', 'T-1', 'sms', 'ack', 'sent', 1, 1, $1)",
         )
         .bind(vec![0x0a_u8, 0x05, 0x01])
-        .execute(db.pool())
+        .execute(db.writer())
         .await
         .unwrap();
         let err = list(db.pool(), "T-1", None, 10).await.unwrap_err();

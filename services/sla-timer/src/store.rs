@@ -108,7 +108,7 @@ mod tests {
              VALUES ('T-1:resolve', 'T-1', 'resolve', 'running', 'p3', 'service', 1, 2, 3, $1)",
         )
         .bind(vec![0x0a_u8, 0x05, 0x01])
-        .execute(db.pool())
+        .execute(db.writer())
         .await
         .unwrap();
         let err = ticket_clocks(db.pool(), "T-1").await.unwrap_err();

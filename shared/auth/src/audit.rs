@@ -51,14 +51,14 @@ pub async fn record(
     .bind(action)
     .bind(kind.name())
     .bind(subject)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(id)
 }
 
 /// Completes a row with the call's outcome.
 pub async fn complete(db: &Database, id: &str, outcome: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE kesu_audit SET outcome = $1 WHERE id = $2").bind(outcome).bind(id).execute(db.pool()).await?;
+    sqlx::query("UPDATE kesu_audit SET outcome = $1 WHERE id = $2").bind(outcome).bind(id).execute(db.writer()).await?;
     Ok(())
 }
 
