@@ -109,7 +109,17 @@ impl Handler for EventCounter {
             return Ok(());
         }
         let day = self.local_day(meta.as_ref());
-        store::add(work.conn(), &day, &facts).await?;
+        // Summed over the batch and written once per counter in before_commit.
+        let counts = work.batch_state::<store::Counts>();
+        for (metric, dim, amount) in facts {
+            *counts.entry((day.clone(), metric, dim)).or_default() += amount;
+        }
+        Ok(())
+    }
+
+    async fn before_commit(&self, work: &mut UnitOfWork) -> Result<(), HandleError> {
+        let counts = work.take_batch_state::<store::Counts>();
+        store::add(work.conn(), &counts).await?;
         Ok(())
     }
 }

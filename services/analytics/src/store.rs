@@ -1,16 +1,20 @@
 //! analytics' tables.
 
+use std::collections::BTreeMap;
+
 use sqlx::AnyConnection;
 
-use crate::facts::Fact;
+/// Counter increments by (local day, metric, dimension), summed over a batch.
+pub type Counts = BTreeMap<(String, &'static str, String), i64>;
 
-pub async fn add(conn: &mut AnyConnection, day: &str, facts: &[Fact]) -> Result<(), sqlx::Error> {
-    for (metric, dim, amount) in facts {
+/// Adds the increments to the daily counters (one upsert per counter).
+pub async fn add(conn: &mut AnyConnection, counts: &Counts) -> Result<(), sqlx::Error> {
+    for ((day, metric, dim), amount) in counts {
         sqlx::query(
             "INSERT INTO daily_counts (day, metric, dim, value) VALUES ($1, $2, $3, $4)
              ON CONFLICT (day, metric, dim) DO UPDATE SET value = daily_counts.value + excluded.value",
         )
-        .bind(day)
+        .bind(day.as_str())
         .bind(*metric)
         .bind(dim.as_str())
         .bind(*amount)

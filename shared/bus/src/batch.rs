@@ -97,6 +97,10 @@ async fn apply_together<H: Handler>(ctx: &ConsumerContext<H>, items: &[Item]) ->
             return Err(e);
         }
     }
+    if let Err(e) = ctx.handler.before_commit(&mut work).await {
+        let _ = work.rollback().await;
+        return Err(e);
+    }
     work.commit(&ctx.waker).await?;
     Ok(())
 }
@@ -112,6 +116,10 @@ async fn apply_alone<H: Handler>(ctx: &ConsumerContext<H>, item: &Item) -> Resul
         return Ok(());
     }
     if let Err(e) = handle(ctx, &mut work, &item.delivery).await {
+        let _ = work.rollback().await;
+        return Err(e);
+    }
+    if let Err(e) = ctx.handler.before_commit(&mut work).await {
         let _ = work.rollback().await;
         return Err(e);
     }

@@ -67,6 +67,14 @@ pub trait Handler: Send + Sync + 'static {
         work: &mut UnitOfWork,
         delivery: &Delivery,
     ) -> impl Future<Output = Result<(), HandleError>> + Send;
+
+    /// Called once per unit of work after the last message and before the
+    /// commit: writes what the handler accumulated in
+    /// [`UnitOfWork::batch_state`] (one statement per key instead of one per
+    /// message).
+    fn before_commit(&self, _work: &mut UnitOfWork) -> impl Future<Output = Result<(), HandleError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// What the inbox keys a message on.

@@ -36,6 +36,40 @@ pub async fn enqueue(conn: &mut AnyConnection, msg: &Outgoing) -> Result<(), sql
     Ok(())
 }
 
+/// Rows per statement of [`enqueue_many`] (six parameters each).
+pub const ENQUEUE_CHUNK: usize = 128;
+
+/// Adds several events to the outbox inside the caller's transaction, in
+/// one statement per [`ENQUEUE_CHUNK`] rows, in order.
+pub async fn enqueue_many(conn: &mut AnyConnection, msgs: &[Outgoing]) -> Result<(), sqlx::Error> {
+    let now = crate::now_millis();
+    for chunk in msgs.chunks(ENQUEUE_CHUNK) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = i * 6;
+                format!("(${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6)
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO kesu_outbox (event_id, subject, msg_type, payload, traceparent, created_at) VALUES {} \
+             ON CONFLICT (event_id) DO NOTHING",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for msg in chunk {
+            query = query
+                .bind(msg.msg_id.as_str())
+                .bind(msg.subject.as_str())
+                .bind(msg.msg_type.as_str())
+                .bind(msg.payload.to_vec())
+                .bind(msg.traceparent.as_deref())
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Encodes a protobuf event and adds it to the outbox (with the current
 /// trace context) inside the caller's transaction.
 pub async fn enqueue_protobuf<M: prost::Message>(
