@@ -20,7 +20,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter};
 
 pub use metrics::MetricsRegistry;
-pub use propagation::{current_traceparent, new_traceparent, set_parent_from_traceparent, spans_exported, trace_id_of};
+pub use propagation::{
+    current_traceparent, new_traceparent, set_parent_from_traceparent, set_spans_exported, spans_exported, trace_id_of,
+};
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,10 @@ pub fn spans_exported() -> bool {
     SPANS_EXPORTED.load(Ordering::Relaxed)
 }
 
-pub(crate) fn set_spans_exported(exported: bool) {
+/// Says whether spans go anywhere; `init` sets it from the OTLP endpoint.
+/// The benchmark turns it off after the test set-up turned it on, so it
+/// measures what production without an exporter runs.
+pub fn set_spans_exported(exported: bool) {
     SPANS_EXPORTED.store(exported, Ordering::Relaxed);
 }
 

@@ -132,6 +132,9 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
     let system = TestSystem::try_start_on(config.nats, settings.backend, &SERVICES, &env)
         .await
         .context("PostgreSQL is not reachable at 127.0.0.1:5432")?;
+    // As in production without an OTLP endpoint: no span per message (the
+    // test set-up turns spans on to check propagation).
+    kesu_telemetry::set_spans_exported(false);
     let version = system.client.server_info().version;
     let js = system.js.clone();
     println!(
