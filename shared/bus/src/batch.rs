@@ -58,7 +58,8 @@ pub(crate) async fn apply<H: Handler>(ctx: &ConsumerContext<H>, info: &Declared,
         return;
     }
     let started = Instant::now();
-    let whole = with_progress(apply_together(ctx, &items), &items, info.ack_wait).await;
+    let all: Vec<&Item> = items.iter().collect();
+    let whole = with_progress(apply_in_one_unit(ctx, &all), &items, info.ack_wait).await;
     ctx.bus
         .metrics()
         .handle_seconds
@@ -78,53 +79,37 @@ pub(crate) async fn apply<H: Handler>(ctx: &ConsumerContext<H>, info: &Declared,
             tracing::debug!(consumer = %spec.durable, error = %first_failure, batch = items.len(),
                 "batch failed; applying its messages one by one");
             for item in &items {
-                let result = with_progress(apply_alone(ctx, item), std::slice::from_ref(item), info.ack_wait).await;
+                let result =
+                    with_progress(apply_in_one_unit(ctx, &[item]), std::slice::from_ref(item), info.ack_wait).await;
                 settle(ctx, item, result).await;
             }
         }
     }
 }
 
-/// The whole batch in one transaction; the first error aborts it.
-async fn apply_together<H: Handler>(ctx: &ConsumerContext<H>, items: &[Item]) -> Result<(), HandleError> {
-    let mut work = UnitOfWork::begin(&ctx.db).await?;
-    let inbox = ctx.spec.inbox_name();
+/// The given messages in one transaction (the whole batch, or one message
+/// after its batch failed); the first error rolls it all back.
+async fn apply_in_one_unit<H: Handler>(ctx: &ConsumerContext<H>, items: &[&Item]) -> Result<(), HandleError> {
     let ids: Vec<&str> = items.iter().filter(|i| !i.repeat).map(|i| i.delivery.message_id.as_str()).collect();
-    let claimed = crate::inbox::claim_batch(work.conn(), &inbox, &ids).await?;
-    for item in items.iter().filter(|i| !i.repeat && claimed.contains(&i.delivery.message_id)) {
-        if let Err(e) = handle(ctx, &mut work, &item.delivery).await {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut work = UnitOfWork::begin(&ctx.db).await?;
+    let applied = async {
+        let claimed = crate::inbox::claim_batch(work.conn(), &ctx.spec.inbox_name(), &ids).await?;
+        for item in items.iter().filter(|i| !i.repeat && claimed.contains(&i.delivery.message_id)) {
+            handle(ctx, &mut work, &item.delivery).await?;
+        }
+        ctx.handler.before_commit(&mut work).await
+    }
+    .await;
+    match applied {
+        Ok(()) => Ok(work.commit(&ctx.waker).await?),
+        Err(e) => {
             let _ = work.rollback().await;
-            return Err(e);
+            Err(e)
         }
     }
-    if let Err(e) = ctx.handler.before_commit(&mut work).await {
-        let _ = work.rollback().await;
-        return Err(e);
-    }
-    work.commit(&ctx.waker).await?;
-    Ok(())
-}
-
-/// One message in its own transaction (after its batch failed).
-async fn apply_alone<H: Handler>(ctx: &ConsumerContext<H>, item: &Item) -> Result<(), HandleError> {
-    if item.repeat {
-        return Ok(());
-    }
-    let mut work = UnitOfWork::begin(&ctx.db).await?;
-    if !crate::inbox::claim(work.conn(), &ctx.spec.inbox_name(), &item.delivery.message_id).await? {
-        let _ = work.rollback().await;
-        return Ok(());
-    }
-    if let Err(e) = handle(ctx, &mut work, &item.delivery).await {
-        let _ = work.rollback().await;
-        return Err(e);
-    }
-    if let Err(e) = ctx.handler.before_commit(&mut work).await {
-        let _ = work.rollback().await;
-        return Err(e);
-    }
-    work.commit(&ctx.waker).await?;
-    Ok(())
 }
 
 /// Hands one message to the handler. A span per message only when spans are
