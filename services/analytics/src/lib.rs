@@ -53,15 +53,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let settings = config.common.consumer.clone();
     let policy = config.common.policy.clone();
     let mut core = ServiceCore::start(config.common, MIGRATIONS, shutdown).await?;
-    for (stream, source) in [
-        (FEEDBACK, Source::Feedback),
-        (TICKETS, Source::Tickets),
-        (SLA, Source::Sla),
-        (NOTIFICATIONS, Source::Notifications),
-    ] {
-        let counter = EventCounter { policy: policy.clone(), source };
-        core.consume(ConsumerSpec::new(stream, SERVICE, settings.clone()), Arc::new(counter));
-    }
+    // The four streams in shared batches: one commit for what is ready on all.
+    let specs = [FEEDBACK, TICKETS, SLA, NOTIFICATIONS]
+        .into_iter()
+        .map(|stream| ConsumerSpec::new(stream, SERVICE, settings.clone()))
+        .collect();
+    core.consume_merged(specs, Arc::new(EventCounter { policy: policy.clone() }));
 
     let (router, health) = kesu_runtime::grpc_router(
         kesu_proto::v1::analytics_service_server::SERVICE_NAME,
@@ -72,38 +69,31 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     core.serve(router, health, None).await
 }
 
-#[derive(Clone, Copy)]
-enum Source {
-    Feedback,
-    Tickets,
-    Sla,
-    Notifications,
-}
-
+/// Counts the events of all four streams (told apart by the stream).
 struct EventCounter {
     policy: Arc<Policy>,
-    source: Source,
 }
 
 impl Handler for EventCounter {
     async fn handle(&self, work: &mut UnitOfWork, d: &Delivery) -> Result<(), HandleError> {
-        let (meta, facts) = match self.source {
-            Source::Feedback => {
+        let (meta, facts) = match d.stream.as_str() {
+            s if s == FEEDBACK.name => {
                 let e: FeedbackEvent = d.decode(type_names::FEEDBACK_EVENT)?;
                 (e.meta.clone(), facts::of_feedback(&e))
             }
-            Source::Tickets => {
+            s if s == TICKETS.name => {
                 let e: TicketEvent = d.decode(type_names::TICKET_EVENT)?;
                 (e.meta.clone(), facts::of_ticket(&e))
             }
-            Source::Sla => {
+            s if s == SLA.name => {
                 let e: SlaEvent = d.decode(type_names::SLA_EVENT)?;
                 (e.meta.clone(), facts::of_sla(&e))
             }
-            Source::Notifications => {
+            s if s == NOTIFICATIONS.name => {
                 let e: NotificationEvent = d.decode(type_names::NOTIFICATION_EVENT)?;
                 (e.meta.clone(), facts::of_notification(&e))
             }
+            other => return Err(HandleError::Permanent(format!("analytics does not read stream {other}"))),
         };
         if facts.is_empty() {
             return Ok(());

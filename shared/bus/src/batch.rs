@@ -24,6 +24,8 @@ use crate::unit_of_work::UnitOfWork;
 
 /// One message of a batch and what became of it.
 struct Item {
+    /// Which of the consumer's streams it came from (index of its spec).
+    source: usize,
     msg: jetstream::Message,
     delivery: Delivery,
     /// Another message of this batch has the same inbox key: acked with it.
@@ -32,39 +34,51 @@ struct Item {
 
 /// Applies one batch and settles every message in it (ack, nak or dead
 /// letter); nothing is left unsettled but what a crash interrupts.
-pub(crate) async fn apply<H: Handler>(ctx: &ConsumerContext<H>, info: &Declared, msgs: Vec<jetstream::Message>) {
-    let spec = &ctx.spec;
-    let max = spec.settings.max_deliver;
+pub(crate) async fn apply<H: Handler>(
+    ctx: &ConsumerContext<H>,
+    infos: &[Declared],
+    msgs: Vec<(usize, jetstream::Message)>,
+) {
     let mut items = Vec::with_capacity(msgs.len());
     let mut seen = HashSet::with_capacity(msgs.len());
-    for msg in msgs {
-        let Some(delivery) = delivery_of(&msg, spec.dedup, info) else {
+    for (source, msg) in msgs {
+        let spec = &ctx.specs[source];
+        let Some(delivery) = delivery_of(&msg, spec.dedup, &infos[source]) else {
             tracing::error!(subject = %msg.subject, "message without JetStream metadata; handing it back");
             let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await;
             continue;
         };
-        if delivery.delivered > max {
+        if delivery.delivered > spec.settings.max_deliver {
             let reason = format!(
                 "delivered {} times without being acknowledged (the service stopped while handling it each time)",
                 delivery.delivered
             );
-            settle_dead_letter(ctx, &msg, &delivery, &reason).await;
+            settle_dead_letter(ctx, source, &msg, &delivery, &reason).await;
             continue;
         }
-        let repeat = !seen.insert(delivery.message_id.clone());
-        items.push(Item { msg, delivery, repeat });
+        let repeat = !seen.insert((source, delivery.message_id.clone()));
+        items.push(Item { source, msg, delivery, repeat });
     }
     if items.is_empty() {
         return;
     }
+    let ack_wait = infos.iter().map(|i| i.ack_wait).min().unwrap_or(Duration::from_secs(10));
     let started = Instant::now();
     let all: Vec<&Item> = items.iter().collect();
-    let whole = with_progress(apply_in_one_unit(ctx, &all), &items, info.ack_wait).await;
-    ctx.bus
-        .metrics()
-        .handle_seconds
-        .get_or_create(&crate::metrics::StreamLabels { stream: spec.stream.name.to_string() })
-        .observe(started.elapsed().as_secs_f64());
+    let whole = with_progress(apply_in_one_unit(ctx, &all), &items, ack_wait).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let metrics = ctx.bus.metrics();
+    for (source, spec) in ctx.specs.iter().enumerate() {
+        let n = items.iter().filter(|i| i.source == source).count() as u64;
+        if n == 0 {
+            continue;
+        }
+        let stream = spec.stream.name.to_string();
+        metrics.handle_seconds.get_or_create(&crate::metrics::StreamLabels { stream }).observe(elapsed);
+        if whole.is_ok() {
+            metrics.consumed_n(spec.stream.name, &spec.durable, "ok", n);
+        }
+    }
     match whole {
         Ok(()) => {
             for item in &items {
@@ -72,15 +86,12 @@ pub(crate) async fn apply<H: Handler>(ctx: &ConsumerContext<H>, info: &Declared,
                     tracing::warn!(error = %e, "ack failed; the message will be redelivered and skipped by the inbox");
                 }
             }
-            ctx.bus.metrics().consumed_n(spec.stream.name, &spec.durable, "ok", items.len() as u64);
         }
         Err(failure) if items.len() == 1 => settle(ctx, &items[0], Err(failure)).await,
         Err(first_failure) => {
-            tracing::debug!(consumer = %spec.durable, error = %first_failure, batch = items.len(),
-                "batch failed; applying its messages one by one");
+            tracing::debug!(error = %first_failure, batch = items.len(), "batch failed; applying its messages one by one");
             for item in &items {
-                let result =
-                    with_progress(apply_in_one_unit(ctx, &[item]), std::slice::from_ref(item), info.ack_wait).await;
+                let result = with_progress(apply_in_one_unit(ctx, &[item]), std::slice::from_ref(item), ack_wait).await;
                 settle(ctx, item, result).await;
             }
         }
@@ -90,14 +101,25 @@ pub(crate) async fn apply<H: Handler>(ctx: &ConsumerContext<H>, info: &Declared,
 /// The given messages in one transaction (the whole batch, or one message
 /// after its batch failed); the first error rolls it all back.
 async fn apply_in_one_unit<H: Handler>(ctx: &ConsumerContext<H>, items: &[&Item]) -> Result<(), HandleError> {
-    let ids: Vec<&str> = items.iter().filter(|i| !i.repeat).map(|i| i.delivery.message_id.as_str()).collect();
-    if ids.is_empty() {
+    if items.iter().all(|i| i.repeat) {
         return Ok(());
     }
     let mut work = UnitOfWork::begin(&ctx.db).await?;
     let applied = async {
-        let claimed = crate::inbox::claim_batch(work.conn(), &ctx.spec.inbox_name(), &ids).await?;
-        for item in items.iter().filter(|i| !i.repeat && claimed.contains(&i.delivery.message_id)) {
+        // Claimed per source: each stream has its own inbox.
+        let mut claimed = HashSet::new();
+        for (source, spec) in ctx.specs.iter().enumerate() {
+            let ids: Vec<&str> = items
+                .iter()
+                .filter(|i| i.source == source && !i.repeat)
+                .map(|i| i.delivery.message_id.as_str())
+                .collect();
+            if !ids.is_empty() {
+                let new = crate::inbox::claim_batch(work.conn(), &spec.inbox_name(), &ids).await?;
+                claimed.extend(new.into_iter().map(|id| (source, id)));
+            }
+        }
+        for item in items.iter().filter(|i| !i.repeat && claimed.contains(&(i.source, i.delivery.message_id.clone()))) {
             handle(ctx, &mut work, &item.delivery).await?;
         }
         ctx.handler.before_commit(&mut work).await
@@ -139,7 +161,7 @@ async fn handle<H: Handler>(ctx: &ConsumerContext<H>, work: &mut UnitOfWork, d: 
 
 /// Acks, naks or dead-letters one message by its own result.
 async fn settle<H: Handler>(ctx: &ConsumerContext<H>, item: &Item, result: Result<(), HandleError>) {
-    let (spec, d, metrics) = (&ctx.spec, &item.delivery, ctx.bus.metrics());
+    let (spec, d, metrics) = (&ctx.specs[item.source], &item.delivery, ctx.bus.metrics());
     match result {
         Ok(()) => {
             if let Err(e) = item.msg.ack().await {
@@ -150,13 +172,13 @@ async fn settle<H: Handler>(ctx: &ConsumerContext<H>, item: &Item, result: Resul
         Err(HandleError::Permanent(reason)) => {
             tracing::warn!(stream = %d.stream, seq = d.stream_sequence, error = %reason,
                 "message cannot be handled; dead-lettering it");
-            settle_dead_letter(ctx, &item.msg, d, &reason).await;
+            settle_dead_letter(ctx, item.source, &item.msg, d, &reason).await;
         }
         Err(HandleError::Transient(reason)) if d.delivered >= spec.settings.max_deliver => {
             tracing::warn!(stream = %d.stream, seq = d.stream_sequence, error = %reason,
                 "message failed on its last delivery; dead-lettering it");
             let reason = format!("failed {} deliveries; last error: {reason}", d.delivered);
-            settle_dead_letter(ctx, &item.msg, d, &reason).await;
+            settle_dead_letter(ctx, item.source, &item.msg, d, &reason).await;
         }
         Err(HandleError::Transient(reason)) => {
             let delay = retry_delay(spec.settings.retry_delay, d.delivered);
@@ -172,11 +194,12 @@ async fn settle<H: Handler>(ctx: &ConsumerContext<H>, item: &Item, result: Resul
 /// so nothing is lost.
 async fn settle_dead_letter<H: Handler>(
     ctx: &ConsumerContext<H>,
+    source: usize,
     msg: &jetstream::Message,
     delivery: &Delivery,
     reason: &str,
 ) {
-    let (bus, durable) = (&ctx.bus, &ctx.spec.durable);
+    let (bus, durable) = (&ctx.bus, &ctx.specs[source].durable);
     match dead_letter(bus, durable, delivery, reason).await {
         Ok(()) => {
             let _ = msg.ack_with(AckKind::Term).await;

@@ -191,7 +191,8 @@ impl ConsumerSpec {
     }
 }
 
-/// A consumer, ready to run.
+/// A consumer, ready to run: one stream, or several applied in shared
+/// batches ([`Consumer::merged`]).
 pub struct Consumer<H> {
     ctx: Arc<ConsumerContext<H>>,
 }
@@ -201,7 +202,9 @@ pub(crate) struct ConsumerContext<H> {
     pub bus: Bus,
     pub db: Database,
     pub waker: OutboxWaker,
-    pub spec: ConsumerSpec,
+    /// The sources: one durable consumer per stream; a message's `source` is
+    /// its index here.
+    pub specs: Vec<ConsumerSpec>,
     pub handler: Arc<H>,
 }
 
@@ -215,55 +218,85 @@ pub(crate) struct Declared {
     pub stream_epoch: i64,
 }
 
+/// A message of a source's pull stream, or the end of that stream.
+type Pulled = (usize, Option<Result<async_nats::jetstream::Message, PullError>>);
+type PullError = async_nats::error::Error<async_nats::jetstream::consumer::pull::MessagesErrorKind>;
+
 impl<H: Handler> Consumer<H> {
     /// A consumer that applies `spec`'s messages with `handler`, in units of
     /// work on `db`, waking `waker` after commits that emitted events.
     pub fn new(bus: &Bus, db: &Database, waker: &OutboxWaker, spec: ConsumerSpec, handler: Arc<H>) -> Self {
+        Self::merged(bus, db, waker, vec![spec], handler)
+    }
+
+    /// One consumer over several streams: what is ready on any of them is
+    /// applied in the same batches, so a service reading four streams
+    /// commits once per batch, not four times. Each stream keeps its own
+    /// durable consumer and inbox; the handler tells them apart by
+    /// [`Delivery::stream`].
+    pub fn merged(bus: &Bus, db: &Database, waker: &OutboxWaker, specs: Vec<ConsumerSpec>, handler: Arc<H>) -> Self {
+        assert!(!specs.is_empty(), "a consumer reads at least one stream");
         Self {
-            ctx: Arc::new(ConsumerContext { bus: bus.clone(), db: db.clone(), waker: waker.clone(), spec, handler }),
+            ctx: Arc::new(ConsumerContext { bus: bus.clone(), db: db.clone(), waker: waker.clone(), specs, handler }),
         }
     }
 
-    /// Waits for the stream, declares the durable consumer, then pulls and
+    /// Waits for every stream, declares the durable consumers, then pulls and
     /// applies batches until `shutdown`; the batch in hand is finished (acked
-    /// or handed back) before it returns. `ready` is told whether the
-    /// consumer is declared on an existing stream.
-    pub async fn run(self, shutdown: CancellationToken, ready: impl Fn(bool) + Send) {
+    /// or handed back) before it returns. `ready(i, ok)` is told whether the
+    /// consumer of the `i`-th stream is declared on an existing stream.
+    pub async fn run(self, shutdown: CancellationToken, ready: impl Fn(usize, bool) + Send) {
         let ctx = self.ctx;
-        let spec = &ctx.spec;
-        let batch_size = spec.settings.batch_size.max(1);
-        let mut announced_wait = false;
+        let batch_size = ctx.specs.iter().map(|s| s.settings.batch_size).max().unwrap_or(1).max(1);
+        let mut announced_wait = vec![false; ctx.specs.len()];
         'declare: loop {
-            let (consumer, info) = match declare_consumer(&ctx.bus, spec).await {
-                Ok(consumer) => {
-                    let info = declared(&consumer, stream_epoch(&ctx.bus, spec).await);
-                    (consumer, info)
-                }
-                Err(e) => {
-                    ready(false);
-                    if !announced_wait {
-                        tracing::warn!(stream = spec.stream.name, owner = spec.stream.owner, consumer = %spec.durable,
-                            error = %e, "waiting for the stream (declared by its owner)");
-                        announced_wait = true;
-                    }
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => continue 'declare,
-                    }
-                }
-            };
-            announced_wait = false;
-            ready(true);
-            let mut messages = match consumer.stream().max_messages_per_batch(batch_size).messages().await {
-                Ok(messages) => messages,
-                Err(e) => {
-                    tracing::warn!(consumer = %spec.durable, stream = spec.stream.name, error = %e, "cannot pull; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'declare,
+            let mut consumers = Vec::with_capacity(ctx.specs.len());
+            for (i, spec) in ctx.specs.iter().enumerate() {
+                loop {
+                    match declare_consumer(&ctx.bus, spec).await {
+                        Ok(consumer) => {
+                            let info = declared(&consumer, stream_epoch(&ctx.bus, spec).await);
+                            announced_wait[i] = false;
+                            ready(i, true);
+                            consumers.push((consumer, info));
+                            break;
+                        }
+                        Err(e) => {
+                            ready(i, false);
+                            if !announced_wait[i] {
+                                tracing::warn!(stream = spec.stream.name, owner = spec.stream.owner, consumer = %spec.durable,
+                                    error = %e, "waiting for the stream (declared by its owner)");
+                                announced_wait[i] = true;
+                            }
+                            tokio::select! {
+                                _ = shutdown.cancelled() => return,
+                                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                            }
+                        }
                     }
                 }
-            };
+            }
+            let mut pulls: Vec<futures::stream::BoxStream<'static, Pulled>> = Vec::with_capacity(consumers.len());
+            for (i, (consumer, _)) in consumers.iter().enumerate() {
+                match consumer.stream().max_messages_per_batch(batch_size).messages().await {
+                    Ok(messages) => pulls.push(
+                        messages
+                            .map(move |m| (i, Some(m)))
+                            .chain(futures::stream::once(async move { (i, None) }))
+                            .boxed(),
+                    ),
+                    Err(e) => {
+                        let spec = &ctx.specs[i];
+                        tracing::warn!(consumer = %spec.durable, stream = spec.stream.name, error = %e, "cannot pull; retrying");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'declare,
+                        }
+                    }
+                }
+            }
+            let infos: Vec<Declared> = consumers.into_iter().map(|(_, info)| info).collect();
+            let mut messages = futures::stream::select_all(pulls);
             let mut consecutive_errors = 0u32;
             loop {
                 let first = tokio::select! {
@@ -271,11 +304,13 @@ impl<H: Handler> Consumer<H> {
                     next = messages.next() => next,
                 };
                 let mut batch = Vec::with_capacity(batch_size);
+                let mut ended = None;
                 match first {
-                    Some(Ok(msg)) => batch.push(msg),
-                    Some(Err(e)) => {
+                    Some((i, Some(Ok(msg)))) => batch.push((i, msg)),
+                    Some((i, Some(Err(e)))) => {
                         consecutive_errors += 1;
-                        tracing::debug!(consumer = %spec.durable, error = %e, "pull stream error");
+                        let spec = &ctx.specs[i];
+                        tracing::debug!(consumer = %spec.durable, stream = spec.stream.name, error = %e, "pull stream error");
                         if consecutive_errors >= 10 {
                             tracing::warn!(consumer = %spec.durable, stream = spec.stream.name, error = %e,
                                 "pull stream keeps failing; declaring the consumer again");
@@ -284,25 +319,32 @@ impl<H: Handler> Consumer<H> {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
-                    None => {
-                        // The pull stream ended (consumer or stream deleted,
-                        // connection closed): declare again and pull again.
-                        tracing::warn!(consumer = %spec.durable, stream = spec.stream.name, "pull stream ended; declaring again");
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            _ = tokio::time::sleep(Duration::from_millis(250)) => continue 'declare,
-                        }
-                    }
+                    Some((i, None)) => ended = Some(i),
+                    None => ended = Some(0),
                 }
                 consecutive_errors = 0;
                 // Whatever else is ready joins the batch; nothing waits for more.
-                while batch.len() < batch_size {
+                while ended.is_none() && batch.len() < batch_size {
                     match messages.next().now_or_never() {
-                        Some(Some(Ok(msg))) => batch.push(msg),
-                        _ => break,
+                        Some(Some((i, Some(Ok(msg))))) => batch.push((i, msg)),
+                        Some(Some((i, None))) => ended = Some(i),
+                        // An error is seen again on the next pull; nothing is lost.
+                        Some(Some((_, Some(Err(_))))) | Some(None) | None => break,
                     }
                 }
-                crate::batch::apply(&ctx, &info, batch).await;
+                if !batch.is_empty() {
+                    crate::batch::apply(&ctx, &infos, batch).await;
+                }
+                if let Some(i) = ended {
+                    // A pull stream ended (consumer or stream deleted,
+                    // connection closed): declare again and pull again.
+                    let spec = &ctx.specs[i];
+                    tracing::warn!(consumer = %spec.durable, stream = spec.stream.name, "pull stream ended; declaring again");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => continue 'declare,
+                    }
+                }
             }
         }
     }

@@ -102,7 +102,7 @@ async fn start_consumer(
     let spec = ConsumerSpec::new(stream, "copier", fast_settings()).dedup(DedupKey::StreamSequence);
     let consumer = Consumer::new(bus, db, &relay.waker(), spec, handler.clone());
     tokio::spawn(relay.run(shutdown.clone()));
-    tokio::spawn(consumer.run(shutdown.clone(), move |is| ready.store(is, Ordering::SeqCst)));
+    tokio::spawn(consumer.run(shutdown.clone(), move |_, is| ready.store(is, Ordering::SeqCst)));
     handler
 }
 
@@ -471,4 +471,45 @@ async fn a_consumer_declared_again_with_another_filter_ends_up_as_declared() {
     let stream = bus.jetstream().get_stream("FEEDBACK_RAW").await.unwrap();
     let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream.get_consumer("narrow").await.unwrap();
     assert_eq!(consumer.info().await.unwrap().config.filter_subject, "");
+}
+
+#[tokio::test]
+async fn a_merged_consumer_applies_several_streams_in_shared_batches() {
+    kesu_telemetry::init_for_tests();
+    let nats = NatsServer::start().await.unwrap();
+    let bus = bus(&nats).await;
+    let temp = TempDatabase::sqlite();
+    let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
+    for i in 0..50 {
+        bus.publish(raw(i, format!("raw {i}").as_bytes())).await.unwrap();
+        let mut event = raw(i, format!("ticket {i}").as_bytes());
+        event.subject = "ticket.evt.created".into();
+        event.msg_id = format!("t{i}");
+        bus.publish(event).await.unwrap();
+    }
+    let shutdown = CancellationToken::new();
+    let relay = OutboxRelay::new(db.clone(), bus.clone()).with_poll_interval(Duration::from_millis(50));
+    let handler = Arc::new(Copier { fail_first: 0, attempts: AtomicU32::new(0) });
+    let specs = vec![
+        ConsumerSpec::new(FEEDBACK_RAW, "merged", fast_settings()).dedup(DedupKey::StreamSequence),
+        ConsumerSpec::new(subjects::TICKETS, "merged", fast_settings()),
+    ];
+    let ready: Arc<[AtomicBool; 2]> = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+    let consumer = Consumer::merged(&bus, &db, &relay.waker(), specs, handler.clone());
+    tokio::spawn(relay.run(shutdown.clone()));
+    let flags = ready.clone();
+    tokio::spawn(consumer.run(shutdown.clone(), move |i, is| flags[i].store(is, Ordering::SeqCst)));
+    eventually("100 copies from both streams", WAIT, || async {
+        (stream_count(&bus, "FEEDBACK", "feedback.evt.copied").await == 100).then_some(())
+    })
+    .await;
+    assert!(ready.iter().all(|r| r.load(Ordering::SeqCst)), "both sources reported ready");
+    let per_inbox: Vec<(String, i64)> =
+        sqlx::query_as("SELECT consumer, COUNT(*) FROM kesu_inbox GROUP BY consumer ORDER BY consumer")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(per_inbox, [("FEEDBACK_RAW:merged".to_string(), 50), ("TICKETS:merged".to_string(), 50)]);
+    assert_eq!(handler.attempts.load(Ordering::SeqCst), 100, "each message handled once");
+    shutdown.cancel();
 }

@@ -104,11 +104,23 @@ impl ServiceCore {
     /// which another service may declare later; until then readiness
     /// reports `stream <NAME> (declared by <owner>)` as failing.
     pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
-        let name = format!("stream {} (declared by {})", spec.stream.name, spec.stream.owner);
-        self.readiness.set(&name, false);
-        let consumer = Consumer::new(&self.bus, &self.db, &self.outbox, spec, handler);
+        self.consume_merged(vec![spec], handler);
+    }
+
+    /// Runs one consumer over several streams, applied in shared batches
+    /// (one transaction and one commit for what is ready on all of them);
+    /// readiness as for [`ServiceCore::consume`], per stream.
+    pub fn consume_merged<H: Handler>(&mut self, specs: Vec<ConsumerSpec>, handler: Arc<H>) {
+        let names: Vec<String> = specs
+            .iter()
+            .map(|spec| format!("stream {} (declared by {})", spec.stream.name, spec.stream.owner))
+            .collect();
+        for name in &names {
+            self.readiness.set(name, false);
+        }
+        let consumer = Consumer::merged(&self.bus, &self.db, &self.outbox, specs, handler);
         let readiness = self.readiness.clone();
-        self.workers.spawn(consumer.run(self.shutdown.clone(), move |ready| readiness.set(&name, ready)));
+        self.workers.spawn(consumer.run(self.shutdown.clone(), move |i, ready| readiness.set(&names[i], ready)));
     }
 
     /// Runs a background task that must end on shutdown (before the final
