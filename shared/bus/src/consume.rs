@@ -250,16 +250,20 @@ impl<H: Handler> Consumer<H> {
         let batch_size = ctx.specs.iter().map(|s| s.settings.batch_size).max().unwrap_or(1).max(1);
         let mut announced_wait = vec![false; ctx.specs.len()];
         'declare: loop {
-            let mut consumers = Vec::with_capacity(ctx.specs.len());
-            for (i, spec) in ctx.specs.iter().enumerate() {
-                loop {
+            // Every stream is tried each round, so readiness names exactly
+            // the ones still missing.
+            let mut found: Vec<Option<(PullConsumer, Declared)>> = ctx.specs.iter().map(|_| None).collect();
+            loop {
+                for (i, spec) in ctx.specs.iter().enumerate() {
+                    if found[i].is_some() {
+                        continue;
+                    }
                     match declare_consumer(&ctx.bus, spec).await {
                         Ok(consumer) => {
                             let info = declared(&consumer, stream_epoch(&ctx.bus, spec).await);
                             announced_wait[i] = false;
                             ready(i, true);
-                            consumers.push((consumer, info));
-                            break;
+                            found[i] = Some((consumer, info));
                         }
                         Err(e) => {
                             ready(i, false);
@@ -268,14 +272,18 @@ impl<H: Handler> Consumer<H> {
                                     error = %e, "waiting for the stream (declared by its owner)");
                                 announced_wait[i] = true;
                             }
-                            tokio::select! {
-                                _ = shutdown.cancelled() => return,
-                                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                            }
                         }
                     }
                 }
+                if found.iter().all(Option::is_some) {
+                    break;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
             }
+            let consumers: Vec<(PullConsumer, Declared)> = found.into_iter().flatten().collect();
             let mut pulls: Vec<futures::stream::BoxStream<'static, Pulled>> = Vec::with_capacity(consumers.len());
             for (i, (consumer, _)) in consumers.iter().enumerate() {
                 match consumer.stream().max_messages_per_batch(batch_size).messages().await {

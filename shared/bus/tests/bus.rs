@@ -513,3 +513,30 @@ async fn a_merged_consumer_applies_several_streams_in_shared_batches() {
     assert_eq!(handler.attempts.load(Ordering::SeqCst), 100, "each message handled once");
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_merged_consumer_names_exactly_the_streams_still_missing() {
+    kesu_telemetry::init_for_tests();
+    let nats = NatsServer::start().await.unwrap();
+    let bus = Bus::connect(&BusConfig::local(&nats.url()), "bustest", &MetricsRegistry::default()).await.unwrap();
+    bus.ensure_streams(&subjects::owned_by("routing")).await.unwrap();
+    let temp = TempDatabase::sqlite();
+    let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
+    let specs = vec![
+        ConsumerSpec::new(FEEDBACK_RAW, "merged", fast_settings()),
+        ConsumerSpec::new(subjects::TICKETS, "merged", fast_settings()),
+    ];
+    let ready: Arc<[AtomicBool; 2]> = Arc::new([AtomicBool::new(true), AtomicBool::new(false)]);
+    let handler = Arc::new(Copier { fail_first: 0, attempts: AtomicU32::new(0) });
+    let consumer = Consumer::merged(&bus, &db, &OutboxRelay::new(db.clone(), bus.clone()).waker(), specs, handler);
+    let shutdown = CancellationToken::new();
+    let flags = ready.clone();
+    tokio::spawn(consumer.run(shutdown.clone(), move |i, is| flags[i].store(is, Ordering::SeqCst)));
+    eventually("FEEDBACK_RAW missing, TICKETS there", WAIT, || async {
+        (!ready[0].load(Ordering::SeqCst) && ready[1].load(Ordering::SeqCst)).then_some(())
+    })
+    .await;
+    bus.ensure_streams(&subjects::owned_by("intake")).await.unwrap();
+    eventually("both there", WAIT, || async { ready.iter().all(|r| r.load(Ordering::SeqCst)).then_some(()) }).await;
+    shutdown.cancel();
+}
