@@ -248,6 +248,8 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
         entered_by: raw.entered_by.clone(),
         affected_customers: raw.affected_customers,
         issues: p.review.clone(),
+        // Computed by the intake issue (#8): landline / 400-only customers.
+        no_reachable_contact: false,
     };
     let size = prost::Message::encoded_len(&record);
     if size > MAX_RECORD_BYTES {

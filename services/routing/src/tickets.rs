@@ -23,6 +23,8 @@ pub fn from_feedback(feedback: &Feedback, ticket_id: String, policy: &Policy, no
                     request_nature: feedback.request_nature,
                     source: ClassificationSource::Stated as i32,
                     matched_keywords: Vec::new(),
+                    confidence: 1.0,
+                    request_kind: feedback.customer_request.as_ref().map(|r| r.kind).unwrap_or_default(),
                 },
                 t.department.clone(),
                 TicketStatus::New,
@@ -69,6 +71,8 @@ pub fn from_feedback(feedback: &Feedback, ticket_id: String, policy: &Policy, no
         updated_at: Some(now_ts),
         stated_urgency: feedback.urgency,
         occurred_at: feedback.occurred_at.clone(),
+        received_at: feedback.received_at,
+        no_reachable_contact: feedback.no_reachable_contact,
         ..Default::default()
     }
 }

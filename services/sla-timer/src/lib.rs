@@ -116,6 +116,8 @@ impl TicketEvents {
             department: ticket.department.clone(),
             handler: ticket.handler.clone(),
             fired_late: false,
+            recipient_roles: Vec::new(),
+            level: 0,
             kind: Some(sla_event::Kind::Armed(SlaArmed { clocks: armed })),
         };
         work.emit_protobuf(subjects::sla_event("armed"), &event_id, type_names::SLA_EVENT, &out).await?;

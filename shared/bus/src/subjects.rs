@@ -9,6 +9,8 @@
 //!   NOTIFY_REQUESTS)
 //! - `notify.evt.<kind>`: notification events, never addresses (stream
 //!   NOTIFICATIONS)
+//! - `analytics.evt.<kind>`: analytics' announcements, e.g. a weekly report
+//!   (stream ANALYTICS)
 //! - `dlq.<service>`: dead letters (stream DLQ_<SERVICE>, one per service)
 //!
 //! Each stream has one owner: the service that produces it declares it and
@@ -29,6 +31,7 @@ pub const TICKET_EVT_PREFIX: &str = "ticket.evt";
 pub const SLA_EVT_PREFIX: &str = "sla.evt";
 pub const NOTIFY_REQ_PREFIX: &str = "notify.req";
 pub const NOTIFY_EVT_PREFIX: &str = "notify.evt";
+pub const ANALYTICS_EVT_PREFIX: &str = "analytics.evt";
 pub const DLQ_PREFIX: &str = "dlq";
 
 /// A stream, the subjects it captures, and the service that declares it.
@@ -80,9 +83,18 @@ pub const NOTIFICATIONS: StreamSpec = StreamSpec {
     owner: "notification",
 };
 
+/// Analytics' announcements (reports published), without personal data.
+pub const ANALYTICS: StreamSpec = StreamSpec {
+    name: "ANALYTICS",
+    subjects: &["analytics.evt.>"],
+    description: "Analytics events: reports published (kesu.v1.AnalyticsEvent)",
+    owner: "analytics",
+};
+
 /// The event streams, in dependency order (dead-letter streams are per
 /// service: [`dead_letters`]).
-pub const ALL_STREAMS: [StreamSpec; 6] = [FEEDBACK_RAW, FEEDBACK, TICKETS, SLA, NOTIFY_REQUESTS, NOTIFICATIONS];
+pub const ALL_STREAMS: [StreamSpec; 7] =
+    [FEEDBACK_RAW, FEEDBACK, TICKETS, SLA, NOTIFY_REQUESTS, NOTIFICATIONS, ANALYTICS];
 
 /// The streams `service` owns, its dead-letter stream included.
 pub fn owned_by(service: &str) -> Vec<StreamSpec> {
@@ -134,6 +146,10 @@ pub fn feedback_event(kind: &str) -> String {
 
 pub fn ticket_event(kind: &str) -> String {
     format!("{TICKET_EVT_PREFIX}.{kind}")
+}
+
+pub fn analytics_event(kind: &str) -> String {
+    format!("{ANALYTICS_EVT_PREFIX}.{kind}")
 }
 
 pub fn sla_event(kind: &str) -> String {

@@ -72,6 +72,32 @@ impl BusinessCalendar {
         self.tz
     }
 
+    /// Working weekdays, Monday first.
+    pub fn working_days(&self) -> [bool; 7] {
+        self.working_days
+    }
+
+    /// Working periods of a working day (local time), sorted.
+    pub fn periods(&self) -> &[(NaiveTime, NaiveTime)] {
+        &self.periods
+    }
+
+    /// Public holidays (days off that would be working days).
+    pub fn holidays(&self) -> &BTreeSet<NaiveDate> {
+        &self.holidays
+    }
+
+    /// Make-up working days (调休): weekend days that are worked.
+    pub fn extra_working_days(&self) -> &BTreeSet<NaiveDate> {
+        &self.extra_working_days
+    }
+
+    /// Whether `at` falls inside working time.
+    pub fn is_working_at(&self, at: DateTime<Utc>) -> bool {
+        let date = self.local_date(at);
+        self.intervals(date).any(|(a, b)| a <= at && at < b)
+    }
+
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
         if self.extra_working_days.contains(&date) {
             return true;

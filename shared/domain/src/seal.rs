@@ -34,6 +34,7 @@ pub enum SealError {
 pub struct ContactKey {
     seal: ChaCha20Poly1305,
     pseudonym_key: [u8; 32],
+    rating_key: [u8; 32],
 }
 
 impl ContactKey {
@@ -52,7 +53,8 @@ impl ContactKey {
     pub fn from_bytes(master: [u8; 32]) -> Self {
         let seal_key = derive(&master, b"kesu/v1/seal");
         let pseudonym_key = derive(&master, b"kesu/v1/pseudonym");
-        Self { seal: ChaCha20Poly1305::new(Key::from_slice(&seal_key)), pseudonym_key }
+        let rating_key = derive(&master, b"kesu/v1/rating-token");
+        Self { seal: ChaCha20Poly1305::new(Key::from_slice(&seal_key)), pseudonym_key, rating_key }
     }
 
     /// A fresh random key, base64-encoded (for `make run` and key rotation).
@@ -96,6 +98,23 @@ impl ContactKey {
         let digest = derive(&self.pseudonym_key, identity.as_bytes());
         digest[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// The rating token of one satisfaction survey of a ticket: notification
+    /// puts it in the survey link, routing checks it when the customer rates
+    /// through an adapter, so nobody can rate someone else's ticket. `round`
+    /// is the ticket's survey round (its reopen count), so a token of an
+    /// earlier survey does not rate a later one. 22 URL-safe characters.
+    pub fn rating_token(&self, ticket_id: &str, round: u32) -> String {
+        let digest = derive(&self.rating_key, format!("{ticket_id}\u{0}{round}").as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+    }
+
+    /// Whether `token` is the rating token of `ticket_id` in `round`
+    /// (compared in constant time).
+    pub fn check_rating_token(&self, ticket_id: &str, round: u32, token: &str) -> bool {
+        let expected = self.rating_token(ticket_id, round);
+        expected.len() == token.len() && expected.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
 }
 
 impl fmt::Debug for ContactKey {
@@ -113,6 +132,18 @@ fn derive(key: &[u8], label: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rating_tokens_are_per_ticket_round_and_key() {
+        let key = ContactKey::from_bytes([7; 32]);
+        let token = key.rating_token("t-1", 0);
+        assert_eq!(token.len(), 22);
+        assert!(key.check_rating_token("t-1", 0, &token));
+        assert!(!key.check_rating_token("t-2", 0, &token));
+        assert!(!key.check_rating_token("t-1", 1, &token));
+        assert!(!ContactKey::from_bytes([8; 32]).check_rating_token("t-1", 0, &token));
+        assert!(!key.check_rating_token("t-1", 0, ""));
+    }
 
     fn key() -> ContactKey {
         ContactKey::from_bytes([7; 32])
