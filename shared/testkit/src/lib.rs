@@ -5,9 +5,11 @@
 
 mod database;
 mod nats;
+mod python;
 
 pub use database::{TempDatabase, postgres_admin_url};
 pub use nats::{MIN_NATS_SERVER, NatsProfile, NatsServer, find_nats_server, nats_server_version};
+pub use python::{python, workspace_root};
 
 use std::future::Future;
 use std::time::{Duration, Instant};
