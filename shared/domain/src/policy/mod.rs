@@ -10,6 +10,7 @@
 
 pub mod calendar;
 pub mod intake;
+pub mod notification;
 pub mod sla;
 pub mod staff;
 pub mod taxonomy;
@@ -26,10 +27,14 @@ use crate::priority::Priority;
 
 pub use calendar::CalendarPolicy;
 pub use intake::IntakePolicy;
+pub use notification::{Audience, NotificationPolicy, NotificationRules, QuietHours, Rule, Trigger};
 pub use sla::{ChosenTarget, LevelTargets, SlaOverride, SlaPolicy, SlaTable};
 pub use staff::{StaffDirectory, StaffMember, StaffPolicy};
 pub use taxonomy::{Cause, Department, PriorityPolicy, ProblemType};
-pub use templates::{TEMPLATE_LOCALES, TEMPLATE_PARAMS, TEMPLATE_PURPOSES, Template, render};
+pub use templates::{
+    LAYOUT, Part, RenderedMessage, TEMPLATE_LOCALES, TEMPLATE_PURPOSES, Template, TemplateData, Templates,
+    TemplatesPolicy,
+};
 
 /// The shipped defaults: (file name, TOML text), one file per owner.
 pub const DEFAULT_POLICY_FILES: &[(&str, &str)] = &[
@@ -40,6 +45,7 @@ pub const DEFAULT_POLICY_FILES: &[(&str, &str)] = &[
     ("calendar.toml", include_str!("../../policy/calendar.toml")),
     ("sla.toml", include_str!("../../policy/sla.toml")),
     ("templates.toml", include_str!("../../policy/templates.toml")),
+    ("notification.toml", include_str!("../../policy/notification.toml")),
 ];
 
 /// A policy that cannot be used, with the key that is wrong.
@@ -62,7 +68,8 @@ pub struct PolicyDoc {
     pub departments: Vec<Department>,
     pub taxonomy: Vec<ProblemType>,
     pub staff: StaffPolicy,
-    pub templates: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Template>>,
+    pub templates: TemplatesPolicy,
+    pub notification: NotificationPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +87,8 @@ pub struct Policy {
     calendar: BusinessCalendar,
     sla: SlaTable,
     staff: StaffDirectory,
+    templates: Templates,
+    notification: NotificationRules,
     dedup_window: Duration,
     default_priority: Priority,
 }
@@ -146,10 +155,11 @@ impl Policy {
             doc.priority.default.parse().map_err(|m| ("priority.default".to_string(), m))?;
         taxonomy::validate(&doc.departments, &doc.taxonomy)?;
         let sla = sla::build(&doc.sla, &doc.taxonomy)?;
-        templates::validate(&doc.templates)?;
+        let templates = Templates::compile(&doc.templates, &notification::link_templates(&doc.notification))?;
+        let notification = notification::build(&doc.notification, &templates)?;
         let default_language = language_of(&doc.deployment.default_locale);
         let staff = staff::build(&doc.staff, &doc.departments, &doc.taxonomy, &calendar, default_language)?;
-        Ok(Self { doc, time_zone, calendar, sla, staff, dedup_window, default_priority })
+        Ok(Self { doc, time_zone, calendar, sla, staff, templates, notification, dedup_window, default_priority })
     }
 
     pub fn time_zone(&self) -> Tz {
@@ -190,15 +200,14 @@ impl Policy {
         pick(locale).or_else(|| pick(&self.doc.deployment.default_locale)).unwrap_or("zh")
     }
 
-    /// The template for a purpose in the customer's language, falling back
-    /// to the other language.
-    pub fn template(&self, purpose: &str, locale: &str) -> Option<(&'static str, &Template)> {
-        let locales = self.doc.templates.get(purpose)?;
-        let lang = self.template_language(locale);
-        if let Some(t) = locales.get(lang) {
-            return Some((lang, t));
-        }
-        TEMPLATE_LOCALES.into_iter().find_map(|l| locales.get(l).map(|t| (l, t)))
+    /// The compiled message templates.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// The notification rules, quiet hours and customer channel order.
+    pub fn notification(&self) -> &NotificationRules {
+        &self.notification
     }
 }
 
@@ -257,7 +266,13 @@ mod tests {
         let e = Policy::from_toml(Some("[deployment]\ntime_zone = \"Mars/Base\"\ndefault_locale = \"zh\"\n"), "t")
             .unwrap_err();
         assert_eq!(e.key, "deployment.time_zone");
-        let e = Policy::from_toml(Some("[templates.acknowledgement.zh]\nsms = \"{nope}\"\n"), "t").unwrap_err();
+        let mut templates = Policy::default_table()["templates"].as_table().unwrap().clone();
+        templates["acknowledgement"]["zh"].as_table_mut().unwrap().insert("sms".into(), "{{ nope }}".into());
+        let overlay =
+            toml::to_string(&toml::Table::from_iter([("templates".to_string(), toml::Value::Table(templates))]))
+                .unwrap();
+        let e = Policy::from_toml(Some(&overlay), "t").unwrap_err();
         assert_eq!(e.key, "templates.acknowledgement.zh.sms");
+        assert!(e.message.contains("unknown variable nope"), "{e}");
     }
 }
