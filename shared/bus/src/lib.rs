@@ -95,6 +95,7 @@ impl BusConfig {
                 dlq_max_age: env.duration("DLQ_MAX_AGE", Duration::from_secs(30 * 24 * 3600))?,
                 replicas: env.bounded("STREAM_REPLICAS", 1, 1, 5)? as usize,
                 max_message_size: -1,
+                max_age_of: Vec::new(),
             },
         })
     }

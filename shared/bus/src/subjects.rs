@@ -9,6 +9,8 @@
 //!   NOTIFY_REQUESTS)
 //! - `notify.evt.<kind>`: notification events, never addresses (stream
 //!   NOTIFICATIONS)
+//! - `notify.report.<channel>`: senders' delivery reports (stream
+//!   NOTIFY_REPORTS, declared by notification)
 //! - `analytics.evt.<kind>`: analytics' announcements, e.g. a weekly report
 //!   (stream ANALYTICS)
 //! - `dlq.<service>`: dead letters (stream DLQ_<SERVICE>, one per service)
@@ -31,6 +33,7 @@ pub const TICKET_EVT_PREFIX: &str = "ticket.evt";
 pub const SLA_EVT_PREFIX: &str = "sla.evt";
 pub const NOTIFY_REQ_PREFIX: &str = "notify.req";
 pub const NOTIFY_EVT_PREFIX: &str = "notify.evt";
+pub const NOTIFY_REPORT_PREFIX: &str = "notify.report";
 pub const ANALYTICS_EVT_PREFIX: &str = "analytics.evt";
 pub const DLQ_PREFIX: &str = "dlq";
 
@@ -83,6 +86,14 @@ pub const NOTIFICATIONS: StreamSpec = StreamSpec {
     owner: "notification",
 };
 
+/// Senders' delivery reports (`notify.report.<channel>`), without addresses.
+pub const NOTIFY_REPORTS: StreamSpec = StreamSpec {
+    name: "NOTIFY_REPORTS",
+    subjects: &["notify.report.>"],
+    description: "Senders' delivery reports, without addresses (kesu.v1.DeliveryReport)",
+    owner: "notification",
+};
+
 /// Analytics' announcements (reports published), without personal data.
 pub const ANALYTICS: StreamSpec = StreamSpec {
     name: "ANALYTICS",
@@ -93,8 +104,8 @@ pub const ANALYTICS: StreamSpec = StreamSpec {
 
 /// The event streams, in dependency order (dead-letter streams are per
 /// service: [`dead_letters`]).
-pub const ALL_STREAMS: [StreamSpec; 7] =
-    [FEEDBACK_RAW, FEEDBACK, TICKETS, SLA, NOTIFY_REQUESTS, NOTIFICATIONS, ANALYTICS];
+pub const ALL_STREAMS: [StreamSpec; 8] =
+    [FEEDBACK_RAW, FEEDBACK, TICKETS, SLA, NOTIFY_REQUESTS, NOTIFICATIONS, NOTIFY_REPORTS, ANALYTICS];
 
 /// The streams `service` owns, its dead-letter stream included.
 pub fn owned_by(service: &str) -> Vec<StreamSpec> {
@@ -164,6 +175,10 @@ pub fn notify_event(kind: &str) -> String {
     format!("{NOTIFY_EVT_PREFIX}.{kind}")
 }
 
+pub fn notify_report(channel: &str) -> String {
+    format!("{NOTIFY_REPORT_PREFIX}.{channel}")
+}
+
 pub fn dlq(service: &str) -> String {
     format!("{DLQ_PREFIX}.{service}")
 }
@@ -187,6 +202,20 @@ pub struct StreamSettings {
     /// Largest message an event stream accepts (the server's max payload
     /// less [`DEAD_LETTER_HEADER_ROOM`]); -1 for the server's limit.
     pub max_message_size: i32,
+    /// Streams kept for a time of their own instead of `max_age` (stream
+    /// name, max age): notification keeps `NOTIFY_REQUESTS`, which carries
+    /// addresses, only as long as delivery needs.
+    pub max_age_of: Vec<(&'static str, Duration)>,
+}
+
+impl StreamSettings {
+    /// How long `stream`'s messages are kept.
+    pub fn max_age_for(&self, stream: &str) -> Duration {
+        if stream.starts_with(DLQ_STREAM_PREFIX) {
+            return self.dlq_max_age;
+        }
+        self.max_age_of.iter().find(|(name, _)| *name == stream).map_or(self.max_age, |(_, age)| *age)
+    }
 }
 
 impl Default for StreamSettings {
@@ -197,6 +226,7 @@ impl Default for StreamSettings {
             replicas: 1,
             dlq_max_age: Duration::from_secs(30 * 24 * 3600),
             max_message_size: -1,
+            max_age_of: Vec::new(),
         }
     }
 }
@@ -209,7 +239,7 @@ fn stream_config(spec: &StreamSpec, settings: &StreamSettings) -> stream::Config
         description: Some(spec.description.to_string()),
         retention: stream::RetentionPolicy::Limits,
         storage: stream::StorageType::File,
-        max_age: if dead_letters { settings.dlq_max_age } else { settings.max_age },
+        max_age: settings.max_age_for(spec.name),
         max_message_size: if dead_letters { -1 } else { settings.max_message_size },
         duplicate_window: settings.duplicate_window,
         num_replicas: settings.replicas,

@@ -21,6 +21,7 @@ pub mod type_names {
     pub const SLA_EVENT: &str = "kesu.v1.SlaEvent";
     pub const NOTIFICATION_REQUEST: &str = "kesu.v1.NotificationRequest";
     pub const NOTIFICATION_EVENT: &str = "kesu.v1.NotificationEvent";
+    pub const DELIVERY_REPORT: &str = "kesu.v1.DeliveryReport";
     pub const ANALYTICS_EVENT: &str = "kesu.v1.AnalyticsEvent";
     pub const SUBMIT_FEEDBACK_RESPONSE: &str = "kesu.v1.SubmitFeedbackResponse";
 }
