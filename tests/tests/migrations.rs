@@ -10,8 +10,9 @@ use kesu_testkit::TempDatabase;
 /// table → column → (type family, NOT NULL)
 type Schema = BTreeMap<String, BTreeMap<String, (String, bool)>>;
 
-const COMPONENTS: [(&str, Migrations); 6] = [
+const COMPONENTS: [(&str, Migrations); 7] = [
     ("bus (inbox/outbox)", kesu_bus::MIGRATIONS),
+    ("timers", kesu_timers::MIGRATIONS),
     ("intake", kesu_intake::MIGRATIONS),
     ("routing", kesu_routing::MIGRATIONS),
     ("sla-timer", kesu_sla_timer::MIGRATIONS),

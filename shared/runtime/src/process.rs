@@ -70,7 +70,8 @@ pub struct ServiceCore {
 impl ServiceCore {
     /// Connects to NATS, declares the streams this service owns (its events
     /// and its dead letters; never those it only reads), opens and migrates
-    /// the database (inbox/outbox plus `migrations`), starts the outbox relay.
+    /// the database (inbox/outbox, audit, durable timers plus `migrations`),
+    /// starts the outbox relay.
     pub async fn start(
         config: CommonConfig,
         migrations: Migrations,
@@ -86,7 +87,7 @@ impl ServiceCore {
         let db = Database::open_with(
             &config.database_url,
             options,
-            &[kesu_bus::MIGRATIONS, kesu_auth::MIGRATIONS, migrations],
+            &[kesu_bus::MIGRATIONS, kesu_auth::MIGRATIONS, kesu_timers::MIGRATIONS, migrations],
         )
         .await?;
         tracing::info!(service = config.service, database = db.display(), nats = %config.bus.url, "connected");

@@ -1,0 +1,26 @@
+-- Durable timers (kesu-timers): one row per pending timer, unique per
+-- (kind, key) so scheduling again replaces; the firing loop reads the near
+-- window by due instant and deletes fired rows in the transaction that
+-- applies them.
+CREATE TABLE kesu_timers (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind         TEXT    NOT NULL,
+    timer_key    TEXT    NOT NULL,
+    due          INTEGER NOT NULL,
+    payload      BLOB    NOT NULL,
+    scheduled_at INTEGER NOT NULL,
+    UNIQUE (kind, timer_key)
+);
+CREATE INDEX kesu_timers_due ON kesu_timers (due, id);
+
+-- Timers whose handler failed permanently: kept with the reason, never
+-- dropped silently.
+CREATE TABLE kesu_timers_parked (
+    id        INTEGER PRIMARY KEY,
+    kind      TEXT    NOT NULL,
+    timer_key TEXT    NOT NULL,
+    due       INTEGER NOT NULL,
+    payload   BLOB    NOT NULL,
+    parked_at INTEGER NOT NULL,
+    reason    TEXT    NOT NULL
+);
