@@ -10,6 +10,9 @@ pub enum Error {
     /// What was asked for does not exist (the message says what).
     #[error("{0}")]
     NotFound(&'static str),
+    /// The request is valid but cannot be done in the present state.
+    #[error("{0}")]
+    FailedPrecondition(&'static str),
     /// A request field is wrong; the message names the field.
     #[error("{field}: {message}")]
     InvalidArgument { field: &'static str, message: String },
@@ -32,6 +35,7 @@ impl From<Error> for Status {
     fn from(e: Error) -> Status {
         match e {
             Error::NotFound(what) => Status::not_found(what),
+            Error::FailedPrecondition(what) => Status::failed_precondition(what),
             Error::InvalidArgument { field, message } => Status::invalid_argument(format!("{field}: {message}")),
             Error::Database(e) => kesu_runtime::status::database(&e),
             Error::CorruptRow { .. } => kesu_runtime::status::internal(&e),

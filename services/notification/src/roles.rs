@@ -1,6 +1,8 @@
 //! Who may call each RPC of `kesu.v1.NotificationService`: staff read
-//! deliveries (addresses masked), agents and supervisors resend, templates
-//! are configuration (admin) that supervisors may preview too.
+//! deliveries (addresses masked; handlers and department managers scoped in
+//! the handler), agents and supervisors resend, templates are configuration
+//! (admin) that supervisors may preview too. `kesu.v1.SenderService` (the
+//! built-in senders' status) is for operations: admin, supervisor, director.
 
 use kesu_auth::Role::*;
 use kesu_auth::{Role, RoleTable, Rpc};
@@ -16,10 +18,16 @@ pub static TABLE: RoleTable = RoleTable {
     ],
 };
 
+pub static SENDER_TABLE: RoleTable = RoleTable {
+    service: "kesu.v1.SenderService",
+    rpcs: &[Rpc::read("GetSenderStatus", &[Admin, Supervisor, Director])],
+};
+
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_table_lists_exactly_the_rpcs_of_the_contract() {
+    fn the_tables_list_exactly_the_rpcs_of_the_contract() {
         super::TABLE.check_against_contract().unwrap();
+        super::SENDER_TABLE.check_against_contract().unwrap();
     }
 }

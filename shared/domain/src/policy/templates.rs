@@ -115,7 +115,8 @@ impl Part {
 /// notification are empty (or 0); names are masked (`张*`), deadlines are in
 /// the recipient's local time, links are built from the `[notification]`
 /// link templates.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct TemplateData {
     pub feedback_number: String,
     pub ticket_id: String,
