@@ -5,6 +5,7 @@
 
 pub mod feedback;
 pub mod journey;
+pub mod notification;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
