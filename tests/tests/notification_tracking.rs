@@ -77,14 +77,27 @@ async fn delivery_reports_track_each_notification_and_the_api_shows_it_masked_an
         attempt: 1,
         ..Default::default()
     };
-    for (kind, id) in [(DeliveryReportKind::Sent, "sent"), (DeliveryReportKind::Delivered, "delivered"), (DeliveryReportKind::Sent, "sent-again")] {
-        n.publish("notify.report.sms", "kesu.v1.DeliveryReport", &format!("{}:{id}", request.request_id), &report(kind)).await;
+    for (kind, id) in [
+        (DeliveryReportKind::Sent, "sent"),
+        (DeliveryReportKind::Delivered, "delivered"),
+        (DeliveryReportKind::Sent, "sent-again"),
+    ] {
+        n.publish(
+            "notify.report.sms",
+            "kesu.v1.DeliveryReport",
+            &format!("{}:{id}", request.request_id),
+            &report(kind),
+        )
+        .await;
     }
     n.wait_events("delivered", 1).await;
     n.settled("NOTIFY_REPORTS").await;
     assert_eq!(n.events("sent").await.len(), 1, "sent is announced once");
     let delivered = &n.events("delivered").await[0];
-    assert_eq!((delivered.purpose, delivered.feedback_number.as_str()), (P::Acknowledgement as i32, t.feedback_number.as_str()));
+    assert_eq!(
+        (delivered.purpose, delivered.feedback_number.as_str()),
+        (P::Acknowledgement as i32, t.feedback_number.as_str())
+    );
 
     // ListDeliveries: the ticket's deliveries, its feedback's acknowledgement included, masked.
     let mut agent = n.client(Role::Agent).await;
@@ -93,7 +106,8 @@ async fn delivery_reports_track_each_notification_and_the_api_shows_it_masked_an
         .await
         .unwrap()
         .into_inner();
-    let ack_row = list.deliveries.iter().find(|d| d.request_id == request.request_id).expect("the acknowledgement is listed");
+    let ack_row =
+        list.deliveries.iter().find(|d| d.request_id == request.request_id).expect("the acknowledgement is listed");
     assert_eq!(ack_row.status, DeliveryStatus::Delivered as i32);
     assert_eq!((ack_row.sender.as_str(), ack_row.provider_message_id.as_str()), ("test-gateway", "gw-1"));
     assert_eq!(ack_row.masked_address, "138****5678");
@@ -107,35 +121,44 @@ async fn delivery_reports_track_each_notification_and_the_api_shows_it_masked_an
         let endpoint = n.endpoint;
         let bearer = token(&staff);
         async move {
-            kesu_proto::v1::notification_service_client::NotificationServiceClient::with_interceptor(endpoint.channel().await, bearer)
-                .list_deliveries(ListDeliveriesRequest { ticket_id: "T-0601".into(), page: None })
-                .await
-                .map(|_| ())
-                .map_err(|s| s.code())
+            kesu_proto::v1::notification_service_client::NotificationServiceClient::with_interceptor(
+                endpoint.channel().await,
+                bearer,
+            )
+            .list_deliveries(ListDeliveriesRequest { ticket_id: "T-0601".into(), page: None })
+            .await
+            .map(|_| ())
+            .map_err(|s| s.code())
         }
     };
     assert_eq!(as_staff(Staff::new("s-as-01", Role::Handler, "after_sales")).await, Ok(()));
     assert_eq!(as_staff(Staff::new("s-as-03", Role::Handler, "after_sales")).await, Err(tonic::Code::PermissionDenied));
     assert_eq!(as_staff(Staff::new("m-1", Role::DepartmentManager, "after_sales")).await, Ok(()));
-    assert_eq!(as_staff(Staff::new("m-2", Role::DepartmentManager, "finance")).await, Err(tonic::Code::PermissionDenied));
+    assert_eq!(
+        as_staff(Staff::new("m-2", Role::DepartmentManager, "finance")).await,
+        Err(tonic::Code::PermissionDenied)
+    );
 
     // Resend: a new request to the same customer; on another channel if asked. Handlers may not.
-    let again = agent
-        .resend(ResendRequest { request_id: request.request_id.clone(), channel: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let again =
+        agent.resend(ResendRequest { request_id: request.request_id.clone(), channel: 0 }).await.unwrap().into_inner();
     assert_eq!((again.resent_from.as_str(), again.channel), (request.request_id.as_str(), NotifyChannel::Sms as i32));
     let by_email = agent
         .resend(ResendRequest { request_id: request.request_id.clone(), channel: NotifyChannel::Email as i32 })
         .await
         .unwrap()
         .into_inner();
-    let resent = n.wait_requests("two resends", 2, |r| r.request_id == again.request_id || r.request_id == by_email.request_id).await;
+    let resent = n
+        .wait_requests("two resends", 2, |r| r.request_id == again.request_id || r.request_id == by_email.request_id)
+        .await;
     let mail = resent.iter().find(|r| r.channel == NotifyChannel::Email as i32).unwrap();
     assert_eq!(mail.recipient.as_ref().unwrap().address, "amy@example.com");
     assert!(mail.subject.contains(&t.feedback_number));
-    let denied = n.client(Role::Handler).await.resend(ResendRequest { request_id: request.request_id.clone(), channel: 0 }).await;
+    let denied = n
+        .client(Role::Handler)
+        .await
+        .resend(ResendRequest { request_id: request.request_id.clone(), channel: 0 })
+        .await;
     assert_eq!(denied.unwrap_err().code(), tonic::Code::PermissionDenied);
     let missing = agent.resend(ResendRequest { request_id: "nope".into(), channel: 0 }).await.unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
@@ -151,7 +174,11 @@ async fn any_template_can_be_previewed_with_given_data() {
             template_id: "deadline_extended".into(),
             channel: NotifyChannel::Email as i32,
             locale: "en-US".into(),
-            params: [("feedback_number".to_string(), "FB209912310042".to_string()), ("reason".into(), "parts <late>".into())].into(),
+            params: [
+                ("feedback_number".to_string(), "FB209912310042".to_string()),
+                ("reason".into(), "parts <late>".into()),
+            ]
+            .into(),
         })
         .await
         .unwrap()
@@ -171,7 +198,11 @@ async fn any_template_can_be_previewed_with_given_data() {
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     assert!(bad.message().contains("params") && bad.message().contains("no_such"), "{}", bad.message());
     let unknown = admin
-        .preview_template(PreviewTemplateRequest { template_id: "nope".into(), channel: NotifyChannel::Sms as i32, ..Default::default() })
+        .preview_template(PreviewTemplateRequest {
+            template_id: "nope".into(),
+            channel: NotifyChannel::Sms as i32,
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert!(unknown.message().contains("template_id"), "{}", unknown.message());
