@@ -262,9 +262,13 @@ impl TestSystem {
     /// service's own, e.g. `kesu_intake::MIGRATIONS`), to check what it stored.
     pub async fn database(&self, service: &str, migrations: kesu_storage::Migrations) -> kesu_storage::Database {
         let url = self.databases[service].url();
-        kesu_storage::Database::open(url, 2, &[kesu_bus::MIGRATIONS, kesu_auth::MIGRATIONS, migrations])
-            .await
-            .unwrap_or_else(|e| panic!("open the {service} database: {e}"))
+        kesu_storage::Database::open(
+            url,
+            2,
+            &[kesu_bus::MIGRATIONS, kesu_auth::MIGRATIONS, kesu_timers::MIGRATIONS, migrations],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("open the {service} database: {e}"))
     }
 
     pub fn endpoint(&self, service: &str) -> Endpoint {

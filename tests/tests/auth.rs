@@ -79,6 +79,8 @@ fn served_by(service: &str) -> (&'static str, &'static RoleTable) {
         "kesu.v1.TicketService" => ("routing", &kesu_routing::roles::TABLE),
         "kesu.v1.SlaService" => ("sla-timer", &kesu_sla_timer::roles::TABLE),
         "kesu.v1.NotificationService" => ("notification", &kesu_notification::roles::TABLE),
+        // The built-in senders' status: notification serves it too (for the senders it runs).
+        "kesu.v1.SenderService" => ("notification", &kesu_notification::roles::SENDER_TABLE),
         "kesu.v1.AnalyticsService" => ("analytics", &kesu_analytics::roles::TABLE),
         other => panic!("{other} is in the contract but no test knows which service serves it"),
     }

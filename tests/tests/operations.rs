@@ -65,7 +65,7 @@ async fn a_notification_service_with_the_wrong_contact_key_is_not_ready_and_lose
     // Retried, then kept in the dead-letter stream for replay once fixed.
     let dead = system.wait_for("DLQ_NOTIFICATION", "dlq.notification", 1).await;
     assert!(dead[0].header("Kesu-Dlq-Error").unwrap().contains("CONTACT_KEY"));
-    assert_eq!(dead[0].header("Kesu-Dlq-Subject"), Some("ticket.evt.created"));
+    assert_eq!(dead[0].header("Kesu-Dlq-Subject"), Some("feedback.evt.accepted"));
     assert!(system.messages("NOTIFY_REQUESTS", "notify.req.").await.is_empty());
     let ready = reqwest::get(system.endpoint("notification").http_url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);

@@ -50,6 +50,44 @@ const MEANINGS: &[(&str, &str)] = &[
     ("AUTH_ISSUER", "the iss every token must carry"),
     ("AUTH_AUDIENCE", "the aud every token must carry"),
     ("AUTH_LEEWAY", "clock skew allowed on exp and nbf"),
+    ("TIMER_REFRESH", "how often durable timers are reloaded from the database (other replicas' timers)"),
+    ("TIMER_HORIZON", "how far ahead the timer loop keeps due instants in memory"),
+    ("TIMER_WINDOW_LIMIT", "most due instants the timer loop keeps in memory"),
+    ("TIMER_BATCH", "most timers fired in one transaction"),
+    ("REQUESTS_MAX_AGE", "notification: how long NOTIFY_REQUESTS keeps requests (they carry addresses)"),
+    ("ADDRESS_RETENTION", "notification: how long a delivery record keeps the clear address (for resends)"),
+    ("SENDERS", "built-in senders to run here: auto (those configured), none, or a list of email, sms"),
+    ("SMTP_HOST", "SMTP server of the built-in email sender (unset: no email sender)"),
+    ("SMTP_PORT", "SMTP port (default 587 with starttls, 465 with tls, 25 with none)"),
+    ("SMTP_SECURITY", "starttls (required), tls (implicit, port 465) or none"),
+    ("SMTP_USER", "SMTP AUTH user (with SMTP_PASSWORD)"),
+    ("SMTP_PASSWORD", "SMTP AUTH password"),
+    ("SMTP_FROM", "sender mailbox, e.g. \"客服中心 <service@example.com>\"; its domain ends every Message-ID"),
+    ("SMTP_CA_FILE", "PEM CA certificate to trust for the SMTP server (private relays)"),
+    ("SMTP_TIMEOUT", "SMTP connection and command timeout"),
+    ("SMTP_RATE", "most emails sent, e.g. 20/s, 600/min"),
+    ("SMS_URL", "HTTP SMS gateway URL (unset: no SMS sender)"),
+    ("SMS_METHOD", "HTTP method of the gateway call"),
+    ("SMS_BODY", "JSON body template (minijinja): to, text, request_id, locale, template_id, feedback_number, params"),
+    ("SMS_AUTH_HEADER", "auth header sent to the gateway, \"Name: value\""),
+    ("SMS_IDEMPOTENCY_HEADER", "header carrying the request id, so the gateway sends a request once"),
+    ("SMS_MESSAGE_ID_POINTER", "JSON pointer to the gateway's message id in its answer"),
+    ("SMS_TIMEOUT", "gateway call timeout"),
+    ("SMS_RATE", "most SMS sent, e.g. 10/s, 600/min"),
+    (
+        "SMS_CALLBACK_TOKEN",
+        "token the gateway's delivery receipts must carry (?token= or X-Kesu-Callback-Token); unset: no receipt route",
+    ),
+    ("SMS_CALLBACK_ID_POINTER", "JSON pointer to the message id (the gateway's or our request id) in a receipt"),
+    ("SMS_CALLBACK_STATUS_POINTER", "JSON pointer to the status in a receipt"),
+    ("SMS_CALLBACK_ERROR_POINTER", "JSON pointer to the gateway's error code in a receipt"),
+    ("SMS_CALLBACK_DELIVERED", "receipt statuses meaning delivered (comma-separated, any case)"),
+    ("SMS_CALLBACK_FAILED", "receipt statuses meaning failed (comma-separated, any case)"),
+    ("SENDER_MAX_ATTEMPTS", "attempts before a request is failed and dead-lettered"),
+    ("SENDER_RETRY_BASE", "first retry delay of a sender, doubling per attempt, with jitter"),
+    ("SENDER_RETRY_MAX", "longest retry delay of a sender"),
+    ("SENDER_CONCURRENCY", "requests a sender handles at once per channel"),
+    ("SENDER_ACK_WAIT", "a sender's ack wait and the lease of a request in flight"),
 ];
 
 /// Stand-in values for required keys, so that describing runs each loader
@@ -143,6 +181,27 @@ pub fn for_service(described: &Described, service: &str) -> String {
         Err(e) => {
             let _ = writeln!(out, "  (cannot describe: {e})");
         }
+    }
+    out
+}
+
+/// The help of `kesu senders`: the sender keys notification reads, under
+/// the senders' own prefix, and the keys every service reads.
+pub fn for_senders(described: &Described) -> String {
+    let mut out = format!(
+        "{HEADER}\n\n`kesu senders` runs the built-in senders of notification on their own, with its own database \
+         (KESU_[SENDERS_]DATABASE_URL, default sqlite://./data/senders.db), ports (gRPC 50056: kesu.v1.SenderService; \
+         HTTP 8086: health, metrics, SMS receipts) and dead letters (dlq.senders). It reads:\n"
+    );
+    let sender_key = |k: &KeyInfo| ["SENDER", "SMTP_", "SMS_"].iter().any(|p| k.key.starts_with(p));
+    if let Ok(keys) = described.service("notification") {
+        for key in keys.iter().filter(|k| sender_key(k)) {
+            line(&mut out, &format!("KESU_[SENDERS_]{}", key.key), key);
+        }
+    }
+    out.push_str("\nand, as every service:\n");
+    for key in described.shared().iter().chain(&described.process) {
+        line(&mut out, &format!("KESU_[SENDERS_]{}", key.key), key);
     }
     out
 }

@@ -42,12 +42,14 @@ enum Command {
     Routing,
     /// sla-timer: arms and tracks the response and resolution clocks of every ticket.
     SlaTimer,
-    /// Notification: acknowledges feedback to the customer on their channel.
+    /// Notification: tells customers and staff what DOMAIN.md's rules say, on their channels (and runs the built-in senders when configured).
     Notification,
     /// Analytics: counts feedback, tickets, clocks and notifications for management.
     Analytics,
     /// All five services in one process, each with its own keys and ports (development, small installs).
     All,
+    /// The built-in SMTP and HTTP-SMS senders on their own (KESU_SENDERS_* keys: SMTP_*, SMS_*, SENDER_*, plus the common ones).
+    Senders,
     /// Mints a staff token for development, signed with KESU_AUTH_JWT_SECRET
     /// (`kesu token --role supervisor --staff s-001 --department after_sales`).
     Token(kesu_auth::TokenArgs),
@@ -63,6 +65,7 @@ impl Command {
             Command::Notification => vec![kesu_notification::SERVICE],
             Command::Analytics => vec![kesu_analytics::SERVICE],
             Command::All => SERVICES.to_vec(),
+            Command::Senders => vec![kesu_notification::senders::target::SERVICE],
             Command::Token(_) => Vec::new(),
         }
     }
@@ -85,6 +88,11 @@ pub fn target(service: &'static str) -> Target {
         kesu_sla_timer::SERVICE => Target::new(service, kesu_sla_timer::Config::from_env, kesu_sla_timer::run),
         kesu_notification::SERVICE => Target::new(service, kesu_notification::Config::from_env, kesu_notification::run),
         kesu_analytics::SERVICE => Target::new(service, kesu_analytics::Config::from_env, kesu_analytics::run),
+        kesu_notification::senders::target::SERVICE => Target::new(
+            service,
+            kesu_notification::senders::target::Config::from_env,
+            kesu_notification::senders::target::run,
+        ),
         other => panic!("no service {other:?}"),
     }
 }
@@ -98,7 +106,8 @@ fn command() -> clap::Command {
         cmd = cmd.mut_subcommand(service, |sub| sub.after_help(text));
     }
     let text = keys::overview(&described);
-    cmd.mut_subcommand("all", |sub| sub.after_help(text))
+    let senders = keys::for_senders(&described);
+    cmd.mut_subcommand("all", |sub| sub.after_help(text)).mut_subcommand("senders", |sub| sub.after_help(senders))
 }
 
 fn main() -> ExitCode {
@@ -134,6 +143,8 @@ mod tests {
         assert_eq!(Command::All.services(), SERVICES);
         assert_eq!(Command::All.process(), "all");
         assert_eq!(Command::SlaTimer.process(), "sla-timer");
+        assert_eq!(Command::Senders.process(), "senders");
+        assert_eq!(target("senders").name(), "senders");
     }
 
     #[test]

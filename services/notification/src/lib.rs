@@ -42,6 +42,7 @@ use kesu_bus::{Consumer, ConsumerSpec};
 use kesu_config::{ConfigError, Env};
 use kesu_domain::{Clock, ContactKey, SystemClock};
 use kesu_proto::v1::notification_service_server::NotificationServiceServer;
+use kesu_proto::v1::sender_service_server::SenderServiceServer;
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::Migrations;
 use kesu_timers::{TimerSettings, Timers};
@@ -141,12 +142,17 @@ pub async fn start(
         core.spawn_worker(sender.clone().run(core.shutdown_token()));
     }
 
-    let (router, health) = kesu_runtime::grpc_router(
-        kesu_proto::v1::notification_service_server::SERVICE_NAME,
-        core.auth_layer(&roles::TABLE),
+    // NotificationService, and the status of the senders running here.
+    let auth = kesu_auth::AuthLayer::new(
+        core.config.auth.verifier.clone(),
+        &[&roles::TABLE, &roles::SENDER_TABLE],
+        core.db.clone(),
     );
+    let (router, health) = kesu_runtime::grpc_router(kesu_proto::v1::notification_service_server::SERVICE_NAME, auth);
     health.set_serving::<NotificationServiceServer<grpc::NotificationApi>>().await;
+    health.set_serving::<SenderServiceServer<senders::target::SenderApi>>().await;
     let api = grpc::NotificationApi { db: core.db.clone(), ctx, outbox: core.outbox.clone() };
-    let router = router.add_service(NotificationServiceServer::new(api));
+    let status = senders::target::SenderApi { db: core.db.clone(), senders: started.senders.clone() };
+    let router = router.add_service(NotificationServiceServer::new(api)).add_service(SenderServiceServer::new(status));
     core.serve(router, health, started.routes).await
 }
