@@ -50,9 +50,19 @@ impl NotificationUnderTest {
 
     /// As [`Self::start`] on a back end (`None`: no PostgreSQL reachable).
     pub async fn start_on(backend: Backend, now: DateTime<Utc>, env: &[(&str, &str)]) -> Option<Self> {
+        Self::start_full(kesu_testkit::NatsProfile::Fast, backend, now, env).await
+    }
+
+    /// As [`Self::start_on`] on a nats-server of the given configuration.
+    pub async fn start_full(
+        profile: kesu_testkit::NatsProfile,
+        backend: Backend,
+        now: DateTime<Utc>,
+        env: &[(&str, &str)],
+    ) -> Option<Self> {
         let mut all = vec![("KESU_TIMER_REFRESH", "100ms")];
         all.extend_from_slice(env);
-        let system = TestSystem::try_start_with(backend, &[], &all).await?;
+        let system = TestSystem::try_start_on(profile, backend, &[], &all).await?;
         let owners = kesu_bus::Bus::connect(
             &kesu_bus::BusConfig::local(&system.nats.url()),
             "test-owners",

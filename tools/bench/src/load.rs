@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kesu_proto::v1::analytics_service_client::AnalyticsServiceClient;
-use kesu_proto::v1::{GetSummaryRequest, NotificationEvent, RawFeedback, TicketEvent, notification_event};
+use kesu_proto::v1::{
+    GetSummaryRequest, NotificationEvent, NotificationPurpose, RawFeedback, TicketEvent, notification_event,
+};
 use kesu_system_tests::{TestSystem, feedback};
 use prost::Message;
 use tonic::service::interceptor::InterceptedService;
@@ -76,9 +78,9 @@ pub async fn publish(system: &TestSystem, tag: &str, n: usize, rate: Option<f64>
 /// Arrival times seen on core NATS subscriptions.
 #[derive(Default)]
 struct Seen {
-    /// external id → (ticket id, when `ticket.evt.created` arrived)
+    /// external id → (feedback number, when `ticket.evt.created` arrived)
     tickets: HashMap<String, (String, Instant)>,
-    /// ticket id → when the last `notify.evt.requested` for it arrived
+    /// feedback number → when the acknowledgement's `notify.evt.requested` arrived
     notifications: HashMap<String, Instant>,
 }
 
@@ -97,7 +99,10 @@ impl Arrivals {
                 if let Ok(event) = TicketEvent::decode(msg.payload.as_ref())
                     && let Some(ticket) = event.ticket
                 {
-                    into.lock().expect("not poisoned").tickets.insert(ticket.external_id, (ticket.ticket_id, now));
+                    into.lock()
+                        .expect("not poisoned")
+                        .tickets
+                        .insert(ticket.external_id, (ticket.feedback_number, now));
                 }
             }
         });
@@ -106,10 +111,13 @@ impl Arrivals {
         tokio::spawn(async move {
             while let Some(msg) = notifications.next().await {
                 let now = Instant::now();
+                // The customer's acknowledgement, decided from the feedback
+                // (before or beside the ticket): matched by feedback number.
                 if let Ok(event) = NotificationEvent::decode(msg.payload.as_ref())
                     && matches!(event.kind, Some(notification_event::Kind::Requested(_)))
+                    && event.purpose == NotificationPurpose::Acknowledgement as i32
                 {
-                    into.lock().expect("not poisoned").notifications.insert(event.ticket_id, now);
+                    into.lock().expect("not poisoned").notifications.insert(event.feedback_number, now);
                 }
             }
         });
@@ -124,9 +132,9 @@ impl Arrivals {
         let mut tickets = Vec::with_capacity(sent.len());
         let mut notifications = Vec::with_capacity(sent.len());
         for (id, at) in sent {
-            if let Some((ticket_id, created)) = seen.tickets.get(id) {
+            if let Some((feedback_number, created)) = seen.tickets.get(id) {
                 tickets.push(created.saturating_duration_since(*at));
-                if let Some(requested) = seen.notifications.get(ticket_id) {
+                if let Some(requested) = seen.notifications.get(feedback_number) {
                     notifications.push(requested.saturating_duration_since(*at));
                 }
             }

@@ -14,6 +14,9 @@
 //!    (p50/p99) at a fixed offered load for at least 30 s: 200/s durable,
 //!    1,000/s fast, or 90 % of the end-to-end rate where that is lower.
 //!
+//! 4. notification on its own: accepted feedback and created tickets in,
+//!    notices out ([`notifications`]).
+//!
 //! It prints a table and writes `target/bench/latest.json` ([`report`]).
 //! Settings: `KESU_BENCH_BACKEND` (`sqlite`, default, or `postgres`),
 //! `KESU_BENCH_CONFIGS` (default `durable,fast`), `KESU_BENCH_N`
@@ -22,6 +25,7 @@
 
 mod cpu;
 mod load;
+mod notifications;
 mod raw;
 mod report;
 mod server_stats;
@@ -192,6 +196,17 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
     );
     system.stop().await;
 
+    // 4. notification on its own.
+    let notification = notifications::measure(config.nats, settings.backend, config.sqlite_synchronous, n / 2).await?;
+    println!(
+        "  notification alone: {} tickets, {:.0} events/s in, {:.0} notices/s out ({:.4} of raw publish {:.0}/s)",
+        notification.tickets,
+        notification.events_per_s,
+        notification.notices_per_s,
+        notification.ratio(),
+        notification.raw_publish_per_s
+    );
+
     let figures = Figures {
         name: config.name,
         sqlite_synchronous: config.sqlite_synchronous,
@@ -206,6 +221,7 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
         offered_per_s,
         latency_secs,
         latency,
+        notification: Some(notification),
     };
     Ok((figures, version))
 }

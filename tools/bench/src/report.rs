@@ -25,6 +25,8 @@ pub struct Figures {
     pub offered_per_s: f64,
     pub latency_secs: f64,
     pub latency: Latencies,
+    /// notification alone (events in, notices out).
+    pub notification: Option<crate::notifications::Figures>,
 }
 
 impl Figures {
@@ -62,6 +64,7 @@ impl Figures {
                 "notification_requested": pct(self.latency.notification_requested),
             },
             "sqlite_synchronous": self.sqlite_synchronous,
+            "notification": self.notification.map(|n| n.to_json()),
         })
     }
 }
@@ -129,6 +132,10 @@ pub fn table(runs: &[Figures], sqlite: bool) -> String {
     });
     row("raw → notify.evt.requested p50 / p99", &|r| {
         format!("{} / {} ms", ms(r.latency.notification_requested.p50), ms(r.latency.notification_requested.p99))
+    });
+    row("notification alone: events in / notices out", &|r| match r.notification {
+        Some(n) => format!("{:.0} / {:.0} /s ({:.4} of raw)", n.events_per_s, n.notices_per_s, n.ratio()),
+        None => "—".into(),
     });
     out
 }
