@@ -213,22 +213,12 @@ impl Decider<'_> {
         let key = |channel: NotifyChannel| {
             format!("{}:{template}:{}:{}", moment.scope, member.id, crate::deliveries::channel_name(channel as i32))
         };
-        if !member.active {
-            let reason = format!("{} is inactive in the staff directory", member.id);
-            out.push(self.notice(
-                moment,
-                template,
-                NotifyChannel::Unspecified,
-                recipient(None),
-                data,
-                key(NotifyChannel::Unspecified),
-                Outcome::Suppress(reason),
-            ));
-            return;
-        }
-        let mut destinations: Vec<Destination> =
-            channels.iter().filter_map(|c| recipients::staff(member, *c)).collect();
-        if destinations.is_empty() {
+        let mut destinations: Vec<Destination> = if member.active {
+            channels.iter().filter_map(|c| recipients::staff(member, *c)).collect()
+        } else {
+            Vec::new()
+        };
+        if member.active && destinations.is_empty() {
             // The rule's channels have no address: the first one that does.
             destinations.extend(
                 [NotifyChannel::App, NotifyChannel::Email, NotifyChannel::Sms]
@@ -238,7 +228,11 @@ impl Decider<'_> {
             );
         }
         if destinations.is_empty() {
-            let reason = format!("{} has no sms, email or app address in the staff directory", member.id);
+            let reason = if member.active {
+                format!("{} has no sms, email or app address in the staff directory", member.id)
+            } else {
+                format!("{} is inactive in the staff directory", member.id)
+            };
             out.push(self.notice(
                 moment,
                 template,

@@ -35,7 +35,7 @@ impl NotificationService for NotificationApi {
         if req.ticket_id.is_empty() {
             return Err(Error::InvalidArgument { field: "ticket_id", message: "required".into() }.into());
         }
-        let ticket = projection::find(self.db.pool(), &req.ticket_id).await?;
+        let ticket = projection::get(self.db.pool(), &req.ticket_id).await?;
         if let Some(staff) = &staff {
             let allowed = match staff.role {
                 Role::Handler => {

@@ -59,20 +59,14 @@ pub async fn upsert_many(conn: &mut AnyConnection, tickets: &[Ticket], at_ms: i6
     Ok(())
 }
 
-/// The ticket as last seen, in a transaction.
-pub async fn get(conn: &mut AnyConnection, ticket_id: &str) -> Result<Option<Ticket>, Error> {
+/// The ticket as last seen (in a transaction or from the pool).
+pub async fn get<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    db: E,
+    ticket_id: &str,
+) -> Result<Option<Ticket>, Error> {
     let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT record FROM ticket_view WHERE ticket_id = $1")
         .bind(ticket_id)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|(bytes,)| Error::decode("ticket_view", ticket_id, &bytes)).transpose()
-}
-
-/// The ticket as last seen (reads).
-pub async fn find(pool: &sqlx::AnyPool, ticket_id: &str) -> Result<Option<Ticket>, Error> {
-    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT record FROM ticket_view WHERE ticket_id = $1")
-        .bind(ticket_id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?;
     row.map(|(bytes,)| Error::decode("ticket_view", ticket_id, &bytes)).transpose()
 }
@@ -108,7 +102,7 @@ mod tests {
         let mut conn = db.writer().acquire().await.unwrap();
         upsert_many(&mut conn, &[trimmed(&ticket(3, "new"))], 1).await.unwrap();
         upsert_many(&mut conn, &[trimmed(&ticket(2, "old"))], 2).await.unwrap();
-        let seen = get(&mut conn, "T-1").await.unwrap().unwrap();
+        let seen = get(&mut *conn, "T-1").await.unwrap().unwrap();
         assert_eq!((seen.version, seen.handler.as_str(), seen.description.as_str()), (3, "new", ""));
         drop(conn);
         assert_eq!(find_by_feedback(db.pool(), "F-1").await.unwrap().unwrap().version, 3);

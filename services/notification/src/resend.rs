@@ -34,7 +34,7 @@ pub async fn resend(
     let template = template_of(purpose);
     let data: TemplateData = serde_json::from_str(&stored.data).unwrap_or_default();
     let ticket = if !original.ticket_id.is_empty() {
-        projection::find(db.pool(), &original.ticket_id).await?
+        projection::get(db.pool(), &original.ticket_id).await?
     } else if !stored.feedback_id.is_empty() {
         projection::find_by_feedback(db.pool(), &stored.feedback_id).await?
     } else {

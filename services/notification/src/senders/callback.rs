@@ -128,7 +128,14 @@ async fn receive(
         } else {
             String::new()
         };
-        if let Err(e) = cb.sender.report(&request_id, kind, "", &reason, false, attempts.max(1) as u32).await {
+        let report = super::Report {
+            kind,
+            provider_id: String::new(),
+            reason,
+            retryable: false,
+            attempt: attempts.max(1) as u32,
+        };
+        if let Err(e) = cb.sender.report(&request_id, &report).await {
             let error_id = uuid::Uuid::now_v7();
             tracing::error!(%error_id, error = %e, "SMS callback: recording the receipt");
             return (

@@ -61,6 +61,33 @@ pub enum SendError {
     Permanent(String),
 }
 
+/// What a sender reports about a request.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub kind: DeliveryReportKind,
+    pub provider_id: String,
+    /// Why it failed (never the address or the text).
+    pub reason: String,
+    pub retryable: bool,
+    pub attempt: u32,
+}
+
+impl Report {
+    pub fn sent(provider_id: &str, attempt: u32) -> Self {
+        Self {
+            kind: DeliveryReportKind::Sent,
+            provider_id: provider_id.into(),
+            reason: String::new(),
+            retryable: false,
+            attempt,
+        }
+    }
+
+    pub fn failed(reason: &str, retryable: bool, attempt: u32) -> Self {
+        Self { kind: DeliveryReportKind::Failed, provider_id: String::new(), reason: reason.into(), retryable, attempt }
+    }
+}
+
 /// The built-in senders' settings (`SENDERS`, `SMTP_*`, `SMS_*`, `SENDER_*`).
 #[derive(Debug, Clone)]
 pub struct SenderSettings {
@@ -328,14 +355,7 @@ impl ChannelSender {
             && expires <= now
         {
             if self
-                .report(
-                    &request.request_id,
-                    DeliveryReportKind::Failed,
-                    "",
-                    "expired before it could be sent",
-                    false,
-                    1,
-                )
+                .report(&request.request_id, &Report::failed("expired before it could be sent", false, 1))
                 .await
                 .is_ok()
             {
@@ -376,10 +396,7 @@ impl ChannelSender {
         let now = self.clock.now();
         match outcome {
             Ok(sent) => {
-                match self
-                    .finish(&request.request_id, "sent", Some(&sent.provider_id), DeliveryReportKind::Sent, "", attempt)
-                    .await
-                {
+                match self.record(&request.request_id, Some("sent"), &Report::sent(&sent.provider_id, attempt)).await {
                     Ok(()) => {
                         let _ = message.ack().await;
                     }
@@ -394,8 +411,7 @@ impl ChannelSender {
                 let delay = retry::backoff(attempt, self.settings.retry_base, self.settings.retry_max);
                 tracing::debug!(request_id = %request.request_id, attempt, ?delay, reason, "send failed; retrying");
                 let released = claims::release(self.db.writer(), &request.request_id, to_millis(now)).await;
-                let reported =
-                    self.report(&request.request_id, DeliveryReportKind::Failed, "", &reason, true, attempt).await;
+                let reported = self.report(&request.request_id, &Report::failed(&reason, true, attempt)).await;
                 if let Err(e) = released.map_err(|e| e.to_string()).and(reported.map_err(|e| e.to_string())) {
                     tracing::warn!(error = %e, "sender: recording a failed attempt");
                 }
@@ -409,7 +425,7 @@ impl ChannelSender {
                 };
                 tracing::warn!(request_id = %request.request_id, attempt, reason, "send failed for good: dead-lettered");
                 if self
-                    .finish(&request.request_id, "failed", None, DeliveryReportKind::Failed, &reason, attempt)
+                    .record(&request.request_id, Some("failed"), &Report::failed(&reason, false, attempt))
                     .await
                     .is_ok()
                 {
@@ -419,65 +435,40 @@ impl ChannelSender {
         }
     }
 
-    /// Records the end of a request and reports it, in one transaction.
-    async fn finish(
-        &self,
-        request_id: &str,
-        state: &str,
-        provider_id: Option<&str>,
-        kind: DeliveryReportKind,
-        reason: &str,
-        attempt: u32,
-    ) -> Result<(), sqlx::Error> {
+    /// Records the end of a request (`end`: "sent" or "failed") if given,
+    /// and reports on it, in one transaction.
+    async fn record(&self, request_id: &str, end: Option<&str>, report: &Report) -> Result<(), sqlx::Error> {
         let now = self.clock.now();
         let mut work = UnitOfWork::begin(&self.db).await?;
-        claims::finish(work.conn(), request_id, state, provider_id, to_millis(now)).await?;
-        self.emit_report(&mut work, request_id, kind, provider_id.unwrap_or_default(), reason, false, attempt).await?;
+        if let Some(state) = end {
+            let provider_id = Some(report.provider_id.as_str()).filter(|p| !p.is_empty());
+            claims::finish(work.conn(), request_id, state, provider_id, to_millis(now)).await?;
+        }
+        let message = DeliveryReport {
+            request_id: request_id.to_string(),
+            channel: self.channel as i32,
+            kind: report.kind as i32,
+            sender: self.name().to_string(),
+            provider_message_id: report.provider_id.clone(),
+            reason: report.reason.clone(),
+            retryable: report.retryable,
+            attempt: report.attempt,
+            at: Some(to_timestamp(now)),
+        };
+        let kind = report.kind.as_str_name().trim_start_matches("DELIVERY_REPORT_KIND_").to_ascii_lowercase();
+        let id = if report.retryable {
+            format!("{request_id}:{kind}:{}", report.attempt)
+        } else {
+            format!("{request_id}:{kind}")
+        };
+        let subject = subjects::notify_report(channel_token(self.channel));
+        work.emit_protobuf(subject, &id, type_names::DELIVERY_REPORT, &message).await?;
         work.commit(&self.outbox).await
     }
 
     /// Reports on a request (a retryable failure, a gateway receipt).
-    pub async fn report(
-        &self,
-        request_id: &str,
-        kind: DeliveryReportKind,
-        provider_id: &str,
-        reason: &str,
-        retryable: bool,
-        attempt: u32,
-    ) -> Result<(), sqlx::Error> {
-        let mut work = UnitOfWork::begin(&self.db).await?;
-        self.emit_report(&mut work, request_id, kind, provider_id, reason, retryable, attempt).await?;
-        work.commit(&self.outbox).await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn emit_report(
-        &self,
-        work: &mut UnitOfWork,
-        request_id: &str,
-        kind: DeliveryReportKind,
-        provider_id: &str,
-        reason: &str,
-        retryable: bool,
-        attempt: u32,
-    ) -> Result<(), sqlx::Error> {
-        let report = DeliveryReport {
-            request_id: request_id.to_string(),
-            channel: self.channel as i32,
-            kind: kind as i32,
-            sender: self.name().to_string(),
-            provider_message_id: provider_id.to_string(),
-            reason: reason.to_string(),
-            retryable,
-            attempt,
-            at: Some(to_timestamp(self.clock.now())),
-        };
-        let kind_name = kind.as_str_name().trim_start_matches("DELIVERY_REPORT_KIND_").to_ascii_lowercase();
-        let id =
-            if retryable { format!("{request_id}:{kind_name}:{attempt}") } else { format!("{request_id}:{kind_name}") };
-        let subject = subjects::notify_report(channel_token(self.channel));
-        work.emit_protobuf(subject, &id, type_names::DELIVERY_REPORT, &report).await
+    pub async fn report(&self, request_id: &str, report: &Report) -> Result<(), sqlx::Error> {
+        self.record(request_id, None, report).await
     }
 
     /// Dead-letters the original request and terminates it (kept for
