@@ -427,6 +427,12 @@ pub struct KesuProcess {
 }
 
 impl KesuProcess {
+    /// Owns a `kesu` process started by hand (`kesu_command`), so it is
+    /// killed when the test ends.
+    pub fn from_child(child: Child) -> Self {
+        Self { child }
+    }
+
     /// Sends SIGTERM and waits for the process to exit, leaving this
     /// test's runtime free meanwhile (so that its dropped gRPC clients
     /// close their connections, as a real client's would).

@@ -39,6 +39,7 @@ pub struct NotificationUnderTest {
     pub key: ContactKey,
     pub endpoint: Endpoint,
     running: Option<RunningService>,
+    replicas: Vec<RunningService>,
     env: Vec<(String, String)>,
 }
 
@@ -84,6 +85,7 @@ impl NotificationUnderTest {
             key,
             endpoint: Endpoint { grpc: ([127, 0, 0, 1], 0).into(), http: ([127, 0, 0, 1], 0).into() },
             running: None,
+            replicas: Vec::new(),
             env,
         };
         me.restart().await;
@@ -104,7 +106,26 @@ impl NotificationUnderTest {
         self.running = Some(running);
     }
 
+    /// Starts a second instance on the same database and consumers (a
+    /// replica); it runs until [`Self::stop`].
+    pub async fn start_replica(&mut self) {
+        let env = Env::from_vars("notification", self.env.clone());
+        let config = kesu_notification::Config::from_env(&env).expect("notification's test configuration is valid");
+        let running = kesu_notification::start(config, CancellationToken::new(), Arc::new(self.clock.clone()))
+            .await
+            .expect("the replica starts");
+        self.replicas.push(running);
+    }
+
+    /// The environment notification runs with (to start `kesu senders` alike).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     pub async fn stop(mut self) {
+        for replica in std::mem::take(&mut self.replicas) {
+            replica.stop().await.expect("the replica stops cleanly");
+        }
         if let Some(running) = self.running.take() {
             running.stop().await.expect("notification stops cleanly");
         }
