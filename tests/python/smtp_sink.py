@@ -4,7 +4,9 @@
 Every message it accepts is written to OUTDIR as NNNN.eml (the bytes as
 received) with NNNN.json beside it (envelope sender and recipients, and
 whether the client authenticated). With --user/--password it requires AUTH
-(PLAIN or LOGIN, without TLS: a test server on loopback).
+(PLAIN or LOGIN). With --starttls it offers and requires STARTTLS with a
+certificate for 127.0.0.1 from a throw-away CA (trustme), whose PEM it
+writes to OUTDIR/ca.pem.
 
     python smtp_sink.py --port 2525 --outdir /tmp/mail [--user u --password p]
 
@@ -13,6 +15,7 @@ Prints "ready" once listening; stops on SIGTERM or when stdin closes.
 
 import argparse
 import itertools
+import ssl
 import json
 import signal
 import sys
@@ -46,6 +49,7 @@ def main() -> None:
     parser.add_argument("--outdir", type=Path, required=True)
     parser.add_argument("--user")
     parser.add_argument("--password")
+    parser.add_argument("--starttls", action="store_true")
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
 
@@ -58,6 +62,15 @@ def main() -> None:
         return AuthResult(success=ok)
 
     with_auth = args.user is not None
+    tls = {}
+    if args.starttls:
+        import trustme
+
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(str(args.outdir / "ca.pem"))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        tls = {"tls_context": context, "require_starttls": True}
     controller = Controller(
         Sink(args.outdir),
         hostname="127.0.0.1",
@@ -65,6 +78,7 @@ def main() -> None:
         authenticator=authenticator if with_auth else None,
         auth_required=with_auth,
         auth_require_tls=False,
+        **tls,
     )
     controller.start()
     print("ready", flush=True)

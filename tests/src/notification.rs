@@ -323,6 +323,11 @@ pub struct ReceivedMail {
 
 impl SmtpSink {
     pub fn start(port: u16, auth: Option<(&str, &str)>) -> Option<Self> {
+        Self::start_with(port, auth, false)
+    }
+
+    /// With `starttls`: STARTTLS required, its CA's PEM at [`Self::ca_file`].
+    pub fn start_with(port: u16, auth: Option<(&str, &str)>, starttls: bool) -> Option<Self> {
         let python = kesu_testkit::python()?;
         let dir = tempfile::tempdir().expect("temp dir");
         let script: PathBuf = kesu_testkit::workspace_root().join("tests/python/smtp_sink.py");
@@ -330,6 +335,9 @@ impl SmtpSink {
         cmd.arg(script).arg("--port").arg(port.to_string()).arg("--outdir").arg(dir.path());
         if let Some((user, password)) = auth {
             cmd.arg("--user").arg(user).arg("--password").arg(password);
+        }
+        if starttls {
+            cmd.arg("--starttls");
         }
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start the SMTP test server");
@@ -339,6 +347,11 @@ impl SmtpSink {
             .expect("the SMTP server says ready");
         assert_eq!(line.trim(), "ready", "the SMTP test server did not start");
         Some(Self { child, port, dir })
+    }
+
+    /// The CA certificate of a STARTTLS server.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// Every message received so far, in order.

@@ -61,6 +61,32 @@ async fn email_reaches_a_real_smtp_server_with_both_parts_a_chinese_subject_and_
 }
 
 #[tokio::test]
+async fn email_goes_over_starttls_to_a_server_with_its_own_ca() {
+    let port = free_port();
+    let Some(smtp) = SmtpSink::start_with(port, Some(("kesu", "s3cret-pass")), true) else { return };
+    let port_text = port.to_string();
+    let ca = smtp.ca_file().display().to_string();
+    let env = [
+        ("KESU_NOTIFICATION_SMTP_HOST", "127.0.0.1"),
+        ("KESU_NOTIFICATION_SMTP_PORT", port_text.as_str()),
+        ("KESU_NOTIFICATION_SMTP_SECURITY", "starttls"),
+        ("KESU_NOTIFICATION_SMTP_CA_FILE", ca.as_str()),
+        ("KESU_NOTIFICATION_SMTP_USER", "kesu"),
+        ("KESU_NOTIFICATION_SMTP_PASSWORD", "s3cret-pass"),
+        ("KESU_NOTIFICATION_SMTP_FROM", "service@kesu.example"),
+    ];
+    let n = NotificationUnderTest::start(daytime(), &env).await;
+    let customer = n.customer(None, Some("bob@example.com"), NotifyChannel::Email);
+    n.feedback_event("accepted", &accepted("FB202611240711", customer, "en", Priority::Medium)).await;
+    let mail = smtp.wait_received(1).await.remove(0);
+    assert_eq!(mail.rcpt_tos, ["bob@example.com"]);
+    assert!(mail.authenticated);
+    let parsed = mail_parser::MessageParser::default().parse(mail.raw.as_bytes()).unwrap();
+    assert_eq!(parsed.subject(), Some("We received your feedback (FB202611240711)"));
+    n.stop().await;
+}
+
+#[tokio::test]
 async fn smtp_down_then_up_delivers_after_retries_nothing_lost_nothing_twice() {
     let port = free_port();
     let port_text = port.to_string();

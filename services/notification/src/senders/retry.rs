@@ -82,6 +82,16 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_lets_its_count_through_then_holds_back() {
+        let rate: Rate = "3/min".parse().unwrap();
+        let limiter = governor::RateLimiter::direct(rate.quota());
+        for _ in 0..3 {
+            assert!(limiter.check().is_ok());
+        }
+        assert!(limiter.check().is_err(), "the fourth within the minute waits");
+    }
+
+    #[test]
     fn rates_parse() {
         let r: Rate = "600/min".parse().unwrap();
         assert_eq!(r.per_second(), 10.0);
