@@ -236,7 +236,8 @@ pub async fn record(
             }
         })
         .collect();
-    let inserted = deliveries::insert_many(work.conn(), &rows).await?;
+    let inserted: std::collections::HashSet<String> =
+        deliveries::insert_many(work.conn(), &rows).await?.into_iter().collect();
     drop(rows);
     let mut recorded = Vec::with_capacity(inserted.len());
     let mut deferred = Vec::new();
