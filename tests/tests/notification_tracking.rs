@@ -210,3 +210,30 @@ async fn any_template_can_be_previewed_with_given_data() {
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
     n.stop().await;
 }
+
+#[tokio::test]
+async fn a_customer_notice_that_fails_for_good_becomes_a_call_task_for_the_handler() {
+    let n = NotificationUnderTest::start(daytime(), &[]).await;
+    let customer = n.customer(Some("13812345678"), None, NotifyChannel::Sms);
+    n.ticket_event("created", &ticket_event(&ticket("T-0701", 1, customer.clone()), Kind::Created(TicketCreated {})))
+        .await;
+    let resolved = kesu_proto::v1::TicketResolved::default();
+    n.ticket_event("resolved", &ticket_event(&ticket("T-0701", 2, customer), Kind::Resolved(resolved))).await;
+    let result = n.wait_requests("the result notice", 1, |r| r.purpose == P::ResultNotice as i32).await.remove(0);
+    let failed = DeliveryReport {
+        request_id: result.request_id.clone(),
+        channel: NotifyChannel::Sms as i32,
+        kind: DeliveryReportKind::Failed as i32,
+        sender: "test-gateway".into(),
+        reason: "gateway receipt UNDELIV".into(),
+        retryable: false,
+        attempt: 1,
+        ..Default::default()
+    };
+    n.publish("notify.report.sms", "kesu.v1.DeliveryReport", &format!("{}:failed", result.request_id), &failed).await;
+    let call = n.wait_requests("a call task", 1, |r| r.purpose == P::CallCustomer as i32).await.remove(0);
+    let recipient = call.recipient.unwrap();
+    assert_eq!((recipient.staff_id.as_str(), call.channel), ("s-as-01", NotifyChannel::App as i32));
+    assert!(call.body.contains("处理结果"), "{}", call.body);
+    n.stop().await;
+}

@@ -106,13 +106,34 @@ impl Decider<'_> {
                         "handler",
                         &[NotifyChannel::App],
                         about,
-                        rule,
+                        rule.delay,
                         out,
                     );
                 }
                 Ok(())
             }
         }
+    }
+
+    /// A "call the customer" task for the ticket's handler, when a notice
+    /// to the customer failed for good (`scope`: what it is unique to).
+    pub fn call_task(&self, moment: &Moment, purpose: NotificationPurpose) -> Vec<Notice> {
+        let mut out = Vec::new();
+        if let Some(handler) = self.policy.staff().get(&moment.handler) {
+            let about = labels::call_about(purpose, &handler.language);
+            let app = [NotifyChannel::App];
+            self.staff_member(
+                moment,
+                "call_customer",
+                handler,
+                "handler",
+                &app,
+                about,
+                chrono::Duration::zero(),
+                &mut out,
+            );
+        }
+        out
     }
 
     /// A notice to the customer at `destination` (quiet hours apply).
@@ -182,7 +203,7 @@ impl Decider<'_> {
         }
         for (member, role) in members {
             let about = labels::call_about(NotificationPurpose::Acknowledgement, &member.language);
-            self.staff_member(moment, rule.purpose, member, role, &rule.channels, about, rule, out);
+            self.staff_member(moment, rule.purpose, member, role, &rule.channels, about, rule.delay, out);
         }
     }
 
@@ -197,7 +218,7 @@ impl Decider<'_> {
         role: &str,
         channels: &[NotifyChannel],
         call_about: &str,
-        rule: &Rule,
+        delay: chrono::Duration,
         out: &mut Vec<Notice>,
     ) {
         let recipient = |d: Option<&Destination>| Recipient {
@@ -244,8 +265,7 @@ impl Decider<'_> {
             ));
             return;
         }
-        let outcome =
-            if rule.delay > chrono::Duration::zero() { Outcome::Defer(self.now + rule.delay) } else { Outcome::Send };
+        let outcome = if delay > chrono::Duration::zero() { Outcome::Defer(self.now + delay) } else { Outcome::Send };
         for destination in destinations {
             let channel = destination.channel;
             out.push(self.notice(

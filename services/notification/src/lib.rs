@@ -127,7 +127,7 @@ pub async fn start(
     core.spawn_worker(reports.run(core.shutdown_token(), |_, _| {}));
     core.consume(
         ConsumerSpec::new(NOTIFY_REPORTS, SERVICE, consumer),
-        Arc::new(tracking::DeliveryReports { clock: clock.clone() }),
+        Arc::new(tracking::DeliveryReports { ctx: ctx.clone() }),
     );
     core.spawn_worker(timers.clone().run(Arc::new(release::Release), core.shutdown_token()));
     core.spawn_worker(retention::erase_expired_addresses(

@@ -7,17 +7,18 @@
 use std::sync::Arc;
 
 use kesu_bus::{Delivery as BusDelivery, HandleError, Handler, UnitOfWork};
-use kesu_domain::Clock;
+use kesu_domain::policy::Trigger;
 use kesu_domain::time::{to_millis, to_timestamp};
 use kesu_proto::type_names;
 use kesu_proto::v1::{
     Delivery, DeliveryReport, DeliveryReportKind, DeliveryStatus, NotificationDelivered, NotificationFailed,
-    NotificationSent, notification_event,
+    NotificationPurpose, NotificationSent, RecipientKind, notification_event,
 };
 
-use crate::deliveries;
-use crate::moment::Source;
-use crate::notice::{emit_event, event};
+use crate::events::Context;
+use crate::moment::{Moment, Source};
+use crate::notice::{self, emit_event, event};
+use crate::{deliveries, projection};
 
 /// How far along a status is: a report never moves a delivery back.
 fn rank(status: i32) -> u8 {
@@ -74,9 +75,11 @@ pub fn apply(delivery: &mut Delivery, report: &DeliveryReport) -> Option<notific
     Some(announce)
 }
 
-/// The consumer of NOTIFY_REPORTS.
+/// The consumer of NOTIFY_REPORTS. A customer notice that failed for good
+/// becomes a "call the customer" task for the ticket's handler: never
+/// silence.
 pub struct DeliveryReports {
-    pub clock: Arc<dyn Clock>,
+    pub ctx: Arc<Context>,
 }
 
 #[derive(Default)]
@@ -102,7 +105,7 @@ impl Handler for DeliveryReports {
         if reports.is_empty() {
             return Ok(());
         }
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let ids: Vec<String> = reports.iter().map(|(r, _)| r.request_id.clone()).collect();
         let mut found: std::collections::HashMap<String, Delivery> = deliveries::get_many(work.conn(), &ids)
             .await
@@ -111,6 +114,7 @@ impl Handler for DeliveryReports {
             .map(|s| (s.delivery.request_id.clone(), s.delivery))
             .collect();
         let mut changed = std::collections::BTreeSet::new();
+        let mut failed = Vec::new();
         for (report, source) in &reports {
             let Some(delivery) = found.get_mut(&report.request_id) else {
                 tracing::debug!(request_id = %report.request_id, "a delivery report for a request this service did not make");
@@ -120,9 +124,29 @@ impl Handler for DeliveryReports {
                 delivery.updated_at = Some(to_timestamp(now));
                 let e = event(delivery, kind, uuid::Uuid::now_v7().to_string(), source, now);
                 emit_event(work, &e, source).await?;
+                let customer = delivery.recipient_kind == RecipientKind::Customer as i32;
+                if customer && delivery.status == DeliveryStatus::Failed as i32 {
+                    failed.push((delivery.clone(), source.clone()));
+                }
             }
             changed.insert(report.request_id.clone());
         }
+        let mut tasks = Vec::new();
+        for (delivery, source) in failed {
+            let view = if delivery.ticket_id.is_empty() {
+                None
+            } else {
+                projection::get(work.conn(), &delivery.ticket_id)
+                    .await
+                    .map_err(|e| HandleError::Transient(e.to_string()))?
+            };
+            let Some(ticket) = view.filter(|t| !t.handler.is_empty()) else { continue };
+            let mut moment = Moment::of_ticket(Trigger::TicketNoReachableContact, source, &ticket);
+            moment.scope = format!("failed:{}", delivery.request_id);
+            let purpose = NotificationPurpose::try_from(delivery.purpose).unwrap_or_default();
+            tasks.extend(self.ctx.decider().call_task(&moment, purpose));
+        }
+        notice::record(work, tasks, now, self.ctx.address_retention, &self.ctx.timers).await?;
         for id in changed {
             deliveries::update(work.conn(), &found[&id], to_millis(now)).await?;
         }
