@@ -29,11 +29,11 @@ pub struct Figures {
 }
 
 impl Figures {
-    pub fn ratio(&self) -> f64 {
+    pub fn ratio(self) -> f64 {
         self.events_per_s / self.raw_publish_per_s
     }
 
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(self) -> Value {
         let r = |x: f64| (x * 10.0).round() / 10.0;
         json!({
             "tickets": self.tickets,
