@@ -10,6 +10,7 @@ use kesu_proto::v1::{
     SlaWarning, TicketCreated, TicketEscalated, TicketRated, TicketResolved, analytics_event, feedback_event,
     sla_event, ticket_event::Kind,
 };
+use kesu_system_tests::Backend;
 use kesu_system_tests::notification::{NotificationUnderTest, accepted, daytime, meta, ticket, ticket_event};
 
 fn purpose(p: P) -> impl Fn(&NotificationRequest) -> bool {
@@ -204,8 +205,20 @@ fn clock(kind: SlaClockKind) -> Option<SlaClock> {
 }
 
 #[tokio::test]
-async fn sla_events_reach_the_roles_they_name_and_reports_reach_management() {
-    let n = NotificationUnderTest::start(daytime(), &[]).await;
+async fn sla_events_reach_the_roles_they_name_and_reports_reach_management_on_sqlite() {
+    sla_events_and_reports(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sla_events_reach_the_roles_they_name_and_reports_reach_management_on_postgres() {
+    sla_events_and_reports(Backend::Postgres).await;
+}
+
+async fn sla_events_and_reports(backend: Backend) {
+    let Some(n) = NotificationUnderTest::start_on(backend, daytime(), &[]).await else {
+        eprintln!("PostgreSQL is not reachable: skipped");
+        return;
+    };
     let customer = n.customer(Some("13812345678"), None, NotifyChannel::Sms);
     n.ticket_event("created", &ticket_event(&ticket("T-0201", 1, customer), Kind::Created(TicketCreated {}))).await;
     n.settled("TICKETS").await;
