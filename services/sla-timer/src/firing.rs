@@ -202,13 +202,16 @@ fn kind_of(planned: &Planned, point: &Point, facts: &TicketFacts, ctx: &Context)
                 .first()
                 .map(|m| m.id.clone())
                 .unwrap_or_default();
-            let kind =
-                kesu_domain::time::from_timestamp(planned.clock.deadline.as_ref().unwrap_or(&Default::default()))
-                    .map(|d| format!("still open {} h after the deadline", (point.due - d).num_hours()))
-                    .unwrap_or_default();
+            let reason = planned
+                .clock
+                .deadline
+                .as_ref()
+                .and_then(kesu_domain::time::from_timestamp)
+                .map(|d| format!("still open {} h after the deadline", (point.due - d).num_hours()))
+                .unwrap_or_default();
             (
                 "escalated",
-                sla_event::Kind::Escalated(SlaEscalated { clock, level: point.level, to_role, to_staff, reason: kind }),
+                sla_event::Kind::Escalated(SlaEscalated { clock, level: point.level, to_role, to_staff, reason }),
             )
         }
         PointKind::AckOverdue => (

@@ -12,6 +12,7 @@
 //! ticket's clocks, the at-risk and breached lists and `PreviewClocks`.
 
 pub mod clocks;
+mod counting;
 mod error;
 pub mod facts;
 mod firing;
