@@ -8,8 +8,8 @@ use kesu_bus::{HandleError, UnitOfWork, event_meta, subjects};
 use kesu_domain::time::{from_millis, to_millis, to_timestamp};
 use kesu_proto::type_names;
 use kesu_proto::v1::{
-    SlaAckOverdue, SlaArmed, SlaBreached, SlaClockState, SlaEscalated, SlaEvent, SlaMet, SlaPaused, SlaResumed,
-    SlaStale, SlaUpdateDue, SlaWarning, TicketEvent, sla_event,
+    SlaAckOverdue, SlaArmed, SlaBreached, SlaClockKind, SlaClockState, SlaEscalated, SlaEvent, SlaMet, SlaPaused,
+    SlaResumed, SlaStale, SlaUpdateDue, SlaWarning, TicketEvent, sla_event,
 };
 use kesu_timers::{FiredTimer, Timer, TimerHandler, deterministic_event_id};
 
@@ -60,7 +60,13 @@ fn transitions(before: &[Planned], after: &[Planned]) -> Vec<(&'static str, sla_
     let mut resumed = Vec::new();
     let mut out = Vec::new();
     for p in after {
-        let previous = before.iter().find(|b| b.clock.kind == p.clock.kind && b.clock.started_at == p.clock.started_at);
+        // A new cycle of the acknowledge clock (a new handler) is a new
+        // clock; the progress clock restarting on progress is not.
+        let same_cycle = |b: &&Planned| {
+            b.clock.kind == p.clock.kind
+                && (p.kind() != SlaClockKind::Acknowledge || b.clock.started_at == p.clock.started_at)
+        };
+        let previous = before.iter().find(same_cycle);
         let was = previous.map(|b| b.state());
         let is = p.state();
         match (was, is) {
@@ -135,7 +141,7 @@ async fn save(
     store::save_facts(work.conn(), facts, to_millis(now)).await?;
     let clocks: Vec<_> = planned.iter().map(|p| p.clock.clone()).collect();
     let priority = plan::priority_of(facts, &ctx.policy);
-    store::upsert_clocks(work.conn(), &clocks, priority.as_str(), &facts.snapshot.department).await?;
+    store::upsert_clocks(work.conn(), &facts.ticket_id, &clocks, priority.as_str(), &facts.snapshot.department).await?;
     match plan::next_due(planned, facts) {
         Some(due) => ctx.timers.schedule(work, Timer::new(TIMER_KIND, &facts.ticket_id, due, Vec::new())).await?,
         None => {

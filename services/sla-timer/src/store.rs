@@ -65,39 +65,67 @@ pub async fn save_facts(conn: &mut AnyConnection, facts: &TicketFacts, now_ms: i
     Ok(())
 }
 
-/// Writes a ticket's planned clocks (a paused clock has no deadline: it
-/// sorts last and is never at risk).
+/// Writes a ticket's planned clocks in one statement (a paused clock has
+/// no deadline: it sorts last and is never at risk), and cancels the rows of
+/// clocks the plan no longer has (result notice and follow-up after a
+/// reopen), so the lists never show them.
 pub async fn upsert_clocks(
     conn: &mut AnyConnection,
+    ticket_id: &str,
     clocks: &[SlaClock],
     priority: &str,
     department: &str,
 ) -> Result<(), sqlx::Error> {
-    for clock in clocks {
-        let kind = kind_name(clock.kind);
+    let kinds: Vec<String> = clocks.iter().map(|c| kind_name(c.kind)).collect();
+    let cancel = format!(
+        "UPDATE sla_clocks SET state = 'cancelled' WHERE ticket_id = $1 AND state <> 'cancelled'{}",
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" AND kind NOT IN ({})", kesu_storage::Database::placeholders(2, kinds.len()))
+        }
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(cancel)).bind(ticket_id);
+    for kind in &kinds {
+        query = query.bind(kind.as_str());
+    }
+    query.execute(&mut *conn).await?;
+    if clocks.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..clocks.len())
+        .map(|i| {
+            let p = i * 10;
+            let cols: Vec<String> = (1..=10).map(|n| format!("${}", p + n)).collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO sla_clocks (clock_id, ticket_id, kind, state, priority, department, started_at, warn_at, deadline, record)
+         VALUES {}
+         ON CONFLICT (clock_id) DO UPDATE SET state = excluded.state, priority = excluded.priority,
+         department = excluded.department, started_at = excluded.started_at, warn_at = excluded.warn_at,
+         deadline = excluded.deadline, record = excluded.record",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (clock, kind) in clocks.iter().zip(&kinds) {
         let paused = clock.state == SlaClockState::Paused as i32;
         let deadline = if paused { None } else { millis(&clock.deadline) }.unwrap_or(i64::MAX);
         let warn_at = if paused { None } else { millis(&clock.warn_at) }.unwrap_or(deadline);
-        sqlx::query(
-            "INSERT INTO sla_clocks (clock_id, ticket_id, kind, state, priority, department, started_at, warn_at, deadline, record)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (clock_id) DO UPDATE SET state = excluded.state, priority = excluded.priority,
-             department = excluded.department, started_at = excluded.started_at, warn_at = excluded.warn_at,
-             deadline = excluded.deadline, record = excluded.record",
-        )
-        .bind(format!("{}:{kind}", clock.ticket_id))
-        .bind(&clock.ticket_id)
-        .bind(&kind)
-        .bind(state_name(clock.state))
-        .bind(priority)
-        .bind(department)
-        .bind(millis(&clock.started_at).unwrap_or_default())
-        .bind(warn_at)
-        .bind(deadline)
-        .bind(clock.encode_to_vec())
-        .execute(&mut *conn)
-        .await?;
+        query = query
+            .bind(format!("{ticket_id}:{kind}"))
+            .bind(ticket_id.to_string())
+            .bind(kind.clone())
+            .bind(state_name(clock.state))
+            .bind(priority.to_string())
+            .bind(department.to_string())
+            .bind(millis(&clock.started_at).unwrap_or_default())
+            .bind(warn_at)
+            .bind(deadline)
+            .bind(clock.encode_to_vec());
     }
+    query.execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -190,5 +218,28 @@ mod tests {
             .unwrap();
         let err = read_facts(db.pool(), "T-2").await.unwrap_err();
         assert!(matches!(&err, Error::CorruptFacts { key, .. } if key == "T-2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn clocks_the_plan_no_longer_has_leave_the_lists() {
+        use kesu_proto::v1::SlaClockKind;
+        let temp = TempDatabase::sqlite();
+        let db = Database::open(temp.url(), 1, &[crate::MIGRATIONS]).await.unwrap();
+        let clock = |kind: SlaClockKind, deadline: i64| SlaClock {
+            ticket_id: "T-3".into(),
+            kind: kind as i32,
+            state: SlaClockState::Running as i32,
+            deadline: Some(kesu_domain::time::millis_to_timestamp(deadline)),
+            warn_at: Some(kesu_domain::time::millis_to_timestamp(deadline - 10)),
+            ..Default::default()
+        };
+        let mut conn = db.writer().acquire().await.unwrap();
+        let both = [clock(SlaClockKind::Resolution, 100), clock(SlaClockKind::FollowUp, 50)];
+        upsert_clocks(conn.as_mut(), "T-3", &both, "high", "d").await.unwrap();
+        assert_eq!(list(db.pool(), Risk::Breached, 200, "", "", None, 10).await.unwrap().len(), 2);
+        // Reopened: the follow-up clock is gone from the plan.
+        upsert_clocks(conn.as_mut(), "T-3", &both[..1], "high", "d").await.unwrap();
+        let listed = list(db.pool(), Risk::Breached, 200, "", "", None, 10).await.unwrap();
+        assert_eq!(listed.iter().map(|(_, id, _)| id.as_str()).collect::<Vec<_>>(), ["T-3:resolution"]);
     }
 }
