@@ -3,6 +3,7 @@
 //! library `start`) or, where a test kills them or runs the binary, as real
 //! `kesu` processes.
 
+pub mod analytics;
 pub mod feedback;
 pub mod journey;
 pub mod notification;

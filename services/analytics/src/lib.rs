@@ -1,16 +1,23 @@
 //! Analytics: facts and rollups for management.
 //!
 //! Consumes every event stream (FEEDBACK, TICKETS, SLA, NOTIFICATIONS; never
-//! NOTIFY_REQUESTS, which carries addresses) with one durable consumer per
-//! stream, and keeps daily
-//! counters by channel, priority, department and type. Answers summaries
-//! and volumes over gRPC. It never sees contacts: events carry them sealed.
+//! NOTIFY_REQUESTS, which carries addresses) in shared batches, and keeps
+//! daily counters plus one fact row per ticket (codes, times, scores, the
+//! customer's keyed pseudonym) and the outcome of each SLA clock. Answers
+//! over gRPC and as JSON and CSV on its HTTP port. It never sees contacts:
+//! events carry them sealed.
 
+pub mod api;
 mod error;
 mod facts;
+pub mod figures;
 mod grpc;
+pub mod http;
+pub mod ingest;
+pub mod query;
 pub mod roles;
 mod store;
+pub mod tables;
 
 use std::sync::Arc;
 
@@ -59,17 +66,21 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .map(|stream| ConsumerSpec::new(stream, SERVICE, settings.clone()))
         .collect();
     core.consume_merged(specs, Arc::new(EventCounter { policy: policy.clone() }));
+    let analytics = api::Analytics::new(core.db.clone(), policy.clone());
+    let http =
+        http::router(http::HttpState { analytics: analytics.clone(), verifier: core.config.auth.verifier.clone() });
 
     let (router, health) = kesu_runtime::grpc_router(
         kesu_proto::v1::analytics_service_server::SERVICE_NAME,
         core.auth_layer(&roles::TABLE),
     );
     health.set_serving::<AnalyticsServiceServer<grpc::AnalyticsApi>>().await;
-    let router = router.add_service(AnalyticsServiceServer::new(grpc::AnalyticsApi::new(core.db.clone(), policy)));
-    core.serve(router, health, None).await
+    let router = router.add_service(AnalyticsServiceServer::new(grpc::AnalyticsApi::new(analytics)));
+    core.serve(router, health, Some(http)).await
 }
 
-/// Counts the events of all four streams (told apart by the stream).
+/// Counts the events of all four streams (told apart by the stream) and
+/// keeps the ticket and SLA facts.
 struct EventCounter {
     policy: Arc<Policy>,
 }
@@ -83,10 +94,17 @@ impl Handler for EventCounter {
             }
             s if s == TICKETS.name => {
                 let e: TicketEvent = d.decode(type_names::TICKET_EVENT)?;
+                if let Some(fact) = ingest::TicketFact::of(&e, self.policy.time_zone()) {
+                    let at = occurred_ms(e.meta.as_ref()).unwrap_or(fact.received_ms);
+                    ingest::merge_ticket(work.conn(), &fact, at).await?;
+                }
                 (e.meta.clone(), facts::of_ticket(&e))
             }
             s if s == SLA.name => {
                 let e: SlaEvent = d.decode(type_names::SLA_EVENT)?;
+                for outcome in ingest::ClockOutcome::of(&e) {
+                    ingest::merge_clock(work.conn(), &outcome).await?;
+                }
                 (e.meta.clone(), facts::of_sla(&e))
             }
             s if s == NOTIFICATIONS.name => {
@@ -112,6 +130,10 @@ impl Handler for EventCounter {
         store::add(work.conn(), &counts).await?;
         Ok(())
     }
+}
+
+fn occurred_ms(meta: Option<&EventMeta>) -> Option<i64> {
+    meta.and_then(|m| m.occurred_at.as_ref()).and_then(kesu_domain::time::from_timestamp).map(|t| t.timestamp_millis())
 }
 
 impl EventCounter {

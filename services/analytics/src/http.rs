@@ -1,0 +1,135 @@
+//! analytics on its HTTP port: the JSON API (`/api/<table>`) and the CSV
+//! export (`/api/export/<table>.csv`), each with a staff token
+//! (`Authorization: Bearer <JWT>`) of a role that may read analytics; a
+//! department manager gets their department only.
+//!
+//! Query parameters: `from`, `to` (local dates `YYYY-MM-DD`, `to`
+//! inclusive, or RFC 3339 times), `group_by`, and the filters `channel`,
+//! `type`, `cause`, `department`, `priority`, `region`, `tier`.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use kesu_auth::{Staff, Verifier};
+
+use crate::api::Analytics;
+use crate::error::Error;
+use crate::query::{Filter, Range};
+use crate::tables;
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub analytics: Analytics,
+    pub verifier: Verifier,
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/api/tables", get(list))
+        .route("/api/export/{file}", get(export))
+        .route("/api/{table}", get(table))
+        .with_state(state)
+}
+
+/// A refusal on the HTTP port: status and JSON body.
+pub struct Refusal(StatusCode, serde_json::Value);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        let (status, body) = e.http();
+        Refusal(status, body)
+    }
+}
+
+/// The staff a request's token names (401 saying what is wrong otherwise).
+pub fn staff(state: &HttpState, headers: &HeaderMap) -> Result<Staff, Refusal> {
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    state
+        .verifier
+        .verify_header(value)
+        .map_err(|e| Refusal(StatusCode::UNAUTHORIZED, serde_json::json!({ "error": e.to_string() })))
+}
+
+const PARAMS: [&str; 10] =
+    ["from", "to", "group_by", "channel", "type", "cause", "department", "priority", "region", "tier"];
+
+/// Range, scoped filter and grouping of a request.
+pub fn parse(
+    state: &HttpState,
+    staff: &Staff,
+    params: &HashMap<String, String>,
+) -> Result<(Range, Filter, Option<String>), Error> {
+    if let Some(unknown) = params.keys().find(|k| !PARAMS.contains(&k.as_str())) {
+        return Err(Error::InvalidArgument {
+            field: "query",
+            message: format!("unknown parameter {unknown:?} (known: {})", PARAMS.join(", ")),
+        });
+    }
+    let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+    let filter = Filter {
+        channel: get("channel"),
+        type_code: get("type"),
+        cause_code: get("cause"),
+        department: get("department"),
+        priority: get("priority"),
+        region: get("region"),
+        tier: get("tier"),
+    };
+    let filter = state.analytics.scope(Some(staff), filter)?;
+    let range =
+        state.analytics.parse_range(params.get("from").map(String::as_str), params.get("to").map(String::as_str))?;
+    Ok((range, filter, params.get("group_by").cloned()))
+}
+
+async fn list(State(state): State<HttpState>, headers: HeaderMap) -> Result<Response, Refusal> {
+    let staff = staff(&state, &headers)?;
+    state.analytics.scope(Some(&staff), Filter::default())?;
+    let names: Vec<&str> = tables::TABLES.iter().map(|(n, _)| *n).collect();
+    Ok(axum::Json(serde_json::json!({ "tables": names })).into_response())
+}
+
+async fn table(
+    State(state): State<HttpState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, Refusal> {
+    let staff = staff(&state, &headers)?;
+    let (range, filter, group_by) = parse(&state, &staff, &params)?;
+    let t = tables::table(&state.analytics, &name, range, &filter, group_by.as_deref()).await?;
+    Ok(axum::Json(t.to_json()).into_response())
+}
+
+async fn export(
+    State(state): State<HttpState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, Refusal> {
+    let staff = staff(&state, &headers)?;
+    let Some(name) = file.strip_suffix(".csv") else {
+        return Err(Error::InvalidArgument { field: "table", message: format!("{file:?}: ask for <table>.csv") }.into());
+    };
+    let (range, filter, group_by) = parse(&state, &staff, &params)?;
+    let t = tables::table(&state.analytics, name, range, &filter, group_by.as_deref()).await?;
+    tracing::info!(staff = %staff.id, role = %staff.role, table = name, rows = t.rows.len(), "analytics export");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"kesu-{name}.csv\"")),
+        ],
+        // A byte-order mark so spreadsheets read the Chinese text as UTF-8.
+        format!("\u{feff}{}", t.to_csv()),
+    )
+        .into_response())
+}
