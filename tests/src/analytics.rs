@@ -326,3 +326,203 @@ pub async fn publish_ticket(a: &AnalyticsUnderTest, kind: &str, e: &TicketEvent)
     let id = e.meta.as_ref().unwrap().event_id.clone();
     a.ticket_event(kind, &id, e).await;
 }
+
+/// The fixture's tickets: six in the week of 2026-11-23, two older ones.
+pub fn tickets() -> Vec<FixtureTicket> {
+    let t = |id, received, channel, type_code, cause_code, department, priority, region, tier, customer| {
+        FixtureTicket { id, received, channel, type_code, cause_code, department, priority, region, tier, customer }
+    };
+    use FeedbackChannel::*;
+    vec![
+        t(
+            "T1",
+            local(2026, 11, 23, 9, 0),
+            Web,
+            "logistics",
+            "delivery_delay",
+            "logistics",
+            Priority::High,
+            "east",
+            "vip",
+            "C1",
+        ),
+        t(
+            "T2",
+            local(2026, 11, 23, 10, 0),
+            App,
+            "logistics",
+            "delivery_delay",
+            "logistics",
+            Priority::Medium,
+            "east",
+            "normal",
+            "C2",
+        ),
+        t(
+            "T3",
+            local(2026, 11, 24, 14, 0),
+            Web,
+            "logistics",
+            "lost_package",
+            "logistics",
+            Priority::Urgent,
+            "west",
+            "normal",
+            "C1",
+        ),
+        t(
+            "T4",
+            local(2026, 11, 25, 9, 0),
+            Phone,
+            "product_quality",
+            "defect",
+            "after_sales",
+            Priority::High,
+            "east",
+            "vip",
+            "C3",
+        ),
+        t(
+            "T5",
+            local(2026, 11, 25, 9, 30),
+            Web,
+            "logistics",
+            "lost_package",
+            "logistics",
+            Priority::Medium,
+            "west",
+            "normal",
+            "C4",
+        ),
+        t(
+            "T6",
+            local(2026, 11, 26, 20, 0),
+            App,
+            "service",
+            "attitude",
+            "customer_service",
+            Priority::Low,
+            "north",
+            "normal",
+            "",
+        ),
+        t(
+            "T0",
+            local(2026, 11, 10, 10, 0),
+            Web,
+            "logistics",
+            "delivery_delay",
+            "logistics",
+            Priority::Medium,
+            "east",
+            "normal",
+            "C2",
+        ),
+        t(
+            "T00",
+            local(2026, 10, 1, 10, 0),
+            Web,
+            "logistics",
+            "lost_package",
+            "logistics",
+            Priority::Medium,
+            "west",
+            "normal",
+            "C4",
+        ),
+    ]
+}
+
+/// Publishes the fixture (see `tests/tests/analytics_rollups.rs` for the
+/// table): out of order, with re-publications; waits until applied.
+pub async fn feed(a: &AnalyticsUnderTest) {
+    let all = tickets();
+    let by = |id: &str| all.iter().find(|t| t.id == id).unwrap().clone();
+    use SlaClockKind::{Resolution, Response};
+
+    // T1: in order.
+    let t1 = by("T1");
+    let l = Lifecycle { t: &t1 };
+    let (ack, res) = (local(2026, 11, 23, 9, 30), local(2026, 11, 23, 13, 0));
+    publish_ticket(a, "created", &l.created()).await;
+    publish_sla(a, "armed", &l.armed()).await;
+    publish_ticket(a, "acknowledged", &l.acknowledged(2, ack)).await;
+    publish_sla(a, "met", &l.met(1, Response)).await;
+    publish_ticket(a, "resolved", &l.resolved(3, ack, res)).await;
+    publish_sla(a, "met", &l.met(2, Resolution)).await;
+    publish_ticket(a, "rated", &l.rated(4, ack, res, rating(5, [5, 5, 5, 5], local(2026, 11, 23, 15, 0)))).await;
+
+    // T2: v1, v3, v2, v5, v4, then v3 again under a new message id; the
+    // response breach twice.
+    let t2 = by("T2");
+    let l = Lifecycle { t: &t2 };
+    let (ack, res) = (local(2026, 11, 23, 12, 0), local(2026, 11, 24, 10, 0));
+    let resolved = l.resolved(3, ack, res);
+    publish_ticket(a, "created", &l.created()).await;
+    publish_ticket(a, "resolved", &resolved).await;
+    publish_ticket(a, "acknowledged", &l.acknowledged(2, ack)).await;
+    publish_ticket(a, "reopened", &l.reopened(5, ack, res, local(2026, 11, 24, 12, 5))).await;
+    publish_ticket(a, "rated", &l.rated(4, ack, res, rating(2, [1, 2, 3, 2], local(2026, 11, 24, 12, 0)))).await;
+    a.ticket_event("resolved", "T2-v3-again", &resolved).await;
+    let breach = l.breached(1, Response);
+    publish_sla(a, "breached", &breach).await;
+    a.sla_event("breached", "T2-sla-1-again", &breach).await;
+    publish_sla(a, "armed", &l.armed()).await;
+    publish_sla(a, "met", &l.met(2, Resolution)).await;
+
+    // T3: linked to CI1, resolution clock past its warning point.
+    let t3 = by("T3");
+    let l = Lifecycle { t: &t3 };
+    let ack = local(2026, 11, 24, 14, 10);
+    publish_ticket(a, "created", &l.created()).await;
+    publish_sla(a, "armed", &l.armed()).await;
+    publish_ticket(a, "acknowledged", &l.acknowledged(2, ack)).await;
+    publish_sla(a, "met", &l.met(1, Response)).await;
+    publish_ticket(a, "linked", &l.linked(3, "CI1", Some(ack), local(2026, 11, 24, 15, 0))).await;
+    publish_sla(a, "warning", &l.warned(2, Resolution)).await;
+
+    // T4: the correction (v2) before the creation (v1, as first classified);
+    // the resolution breach before a late "met".
+    let t4 = by("T4");
+    let l = Lifecycle { t: &t4 };
+    let (ack, res) = (local(2026, 11, 25, 11, 0), local(2026, 11, 27, 9, 0));
+    let mut created = l.created();
+    let c = created.ticket.as_mut().unwrap().classification.as_mut().unwrap();
+    c.type_code = "logistics".into();
+    c.cause_code = "delivery_delay".into();
+    publish_ticket(a, "classified", &l.reclassified(2, ("logistics", "delivery_delay"), local(2026, 11, 25, 9, 20)))
+        .await;
+    publish_ticket(a, "created", &created).await;
+    publish_ticket(a, "acknowledged", &l.acknowledged(3, ack)).await;
+    publish_ticket(a, "resolved", &l.resolved(4, ack, res)).await;
+    publish_ticket(a, "rated", &l.rated(5, ack, res, rating(4, [4, 4, 5, 3], local(2026, 11, 27, 10, 0)))).await;
+    publish_sla(a, "armed", &l.armed()).await;
+    publish_sla(a, "met", &l.met(1, Response)).await;
+    publish_sla(a, "breached", &l.breached(2, Resolution)).await;
+    publish_sla(a, "met", &l.met(3, Resolution)).await;
+
+    // T5: never acknowledged, response breached, linked to CI1.
+    let t5 = by("T5");
+    let l = Lifecycle { t: &t5 };
+    publish_ticket(a, "linked", &l.linked(2, "CI1", None, local(2026, 11, 25, 10, 0))).await;
+    publish_ticket(a, "created", &l.created()).await;
+    publish_sla(a, "breached", &l.breached(1, Response)).await;
+
+    // T6: no customer pseudonym.
+    let t6 = by("T6");
+    let l = Lifecycle { t: &t6 };
+    let (ack, res) = (local(2026, 11, 26, 20, 5), local(2026, 11, 26, 20, 35));
+    publish_ticket(a, "created", &l.created()).await;
+    publish_ticket(a, "acknowledged", &l.acknowledged(2, ack)).await;
+    publish_ticket(a, "resolved", &l.resolved(3, ack, res)).await;
+    publish_ticket(a, "rated", &l.rated(4, ack, res, rating(3, [3, 3, 3, 3], local(2026, 11, 26, 21, 0)))).await;
+    publish_sla(a, "met", &l.met(1, Response)).await;
+    publish_sla(a, "met", &l.met(2, Resolution)).await;
+
+    // The older tickets of C2 and C4.
+    for id in ["T0", "T00"] {
+        let t = by(id);
+        publish_ticket(a, "created", &Lifecycle { t: &t }.created()).await;
+    }
+    a.settled().await;
+}
