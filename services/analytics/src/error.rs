@@ -16,6 +16,9 @@ pub enum Error {
     /// The caller's role may not see this (e.g. another department).
     #[error("{0}")]
     PermissionDenied(String),
+    /// A report template failed to render (a bug: templates are checked at build).
+    #[error("report rendering: {0}")]
+    Render(String),
     /// The database failed or is unreachable.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -27,6 +30,7 @@ impl From<Error> for Status {
             Error::NotFound(what) => Status::not_found(what),
             Error::InvalidArgument { field, message } => Status::invalid_argument(format!("{field}: {message}")),
             Error::PermissionDenied(message) => Status::permission_denied(message),
+            Error::Render(e) => kesu_runtime::status::internal(&e),
             Error::Database(e) => kesu_runtime::status::database(&e),
         }
     }
@@ -43,6 +47,13 @@ impl Error {
                 (StatusCode::BAD_REQUEST, serde_json::json!({ "error": format!("{field}: {message}"), "field": field }))
             }
             Error::PermissionDenied(message) => (StatusCode::FORBIDDEN, serde_json::json!({ "error": message })),
+            Error::Render(e) => {
+                let id = kesu_runtime::status::report("report rendering failed", e);
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    serde_json::json!({ "error": format!("internal error (id {id}); see the service log") }),
+                )
+            }
             Error::Database(e) => {
                 let id = kesu_runtime::status::report("request failed", e);
                 (

@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 use crate::api::Analytics;
 use crate::error::Error;
 use crate::query::{Filter, Range};
+use crate::report;
 
 pub struct AnalyticsApi {
     analytics: Analytics,
@@ -74,8 +75,34 @@ impl AnalyticsService for AnalyticsApi {
         ok(self.analytics.satisfaction(range, &filter, &req.group_by).await.map(|rows| SatisfactionResponse { rows }))
     }
 
-    async fn get_weekly_report(&self, _: Request<WeeklyReportRequest>) -> Result<Response<WeeklyReport>, Status> {
-        Err(Status::unimplemented("the weekly report is not available in this version of analytics"))
+    async fn get_weekly_report(&self, request: Request<WeeklyReportRequest>) -> Result<Response<WeeklyReport>, Status> {
+        let filter = self.scope(&request, None)?;
+        let req = request.into_inner();
+        let tz = self.analytics.policy.time_zone();
+        // Unset: last week (the latest complete one).
+        let week = match req.week_of.as_ref() {
+            None => report::Week::of(chrono::Utc::now().with_timezone(&tz).date_naive()).previous(),
+            Some(ts) => {
+                let at = kesu_domain::time::from_timestamp(ts).ok_or_else(|| Error::InvalidArgument {
+                    field: "week_of",
+                    message: "not a valid timestamp".into(),
+                })?;
+                report::Week::of(at.with_timezone(&tz).date_naive())
+            }
+        };
+        let locale = match req.locale.as_str() {
+            "" | "zh" | "zh-CN" => "zh",
+            "en" | "en-GB" | "en-US" => "en",
+            other => {
+                return Err(Error::InvalidArgument { field: "locale", message: format!("{other:?}: zh or en") }.into());
+            }
+        };
+        let mut weekly = report::weekly(&self.analytics, week, locale, &filter).await?;
+        if filter.department.is_empty() {
+            let range = week.range(tz);
+            weekly.proto.summary = Some(self.analytics.summary(range).await?);
+        }
+        Ok(Response::new(weekly.proto))
     }
 
     async fn get_cause_shares(&self, request: Request<AnalyticsQuery>) -> Result<Response<ShareResponse>, Status> {

@@ -3,6 +3,11 @@
 //! (`Authorization: Bearer <JWT>`) of a role that may read analytics; a
 //! department manager gets their department only.
 //!
+//! The weekly report: `GET /reports/weekly/<YYYY-Www>?locale=zh|en&format=html|md`
+//! (a department manager's covers their department), and
+//! `POST /api/reports/weekly/<YYYY-Www>/publish` (director, supervisor,
+//! admin) to announce it now.
+//!
 //! Query parameters: `from`, `to` (local dates `YYYY-MM-DD`, `to`
 //! inclusive, or RFC 3339 times), `group_by`, and the filters `channel`,
 //! `type`, `cause`, `department`, `priority`, `region`, `tier`.
@@ -25,6 +30,7 @@ use crate::tables;
 pub struct HttpState {
     pub analytics: Analytics,
     pub verifier: Verifier,
+    pub outbox: kesu_bus::OutboxWaker,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -32,6 +38,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/tables", get(list))
         .route("/api/export/{file}", get(export))
         .route("/api/{table}", get(table))
+        .route("/reports/weekly/{period}", get(weekly_report))
+        .route("/api/reports/weekly/{period}/publish", axum::routing::post(publish_report))
         .with_state(state)
 }
 
@@ -132,4 +140,73 @@ async fn export(
         format!("\u{feff}{}", t.to_csv()),
     )
         .into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportParams {
+    #[serde(default)]
+    locale: Option<String>,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn weekly_report(
+    State(state): State<HttpState>,
+    Path(period): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<ReportParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Refusal> {
+    let staff = staff(&state, &headers)?;
+    let Query(params) = params.map_err(|e| {
+        Refusal::from(Error::InvalidArgument { field: "query", message: format!("{e} (known: locale, format)") })
+    })?;
+    let filter = state.analytics.scope(Some(&staff), Filter::default())?;
+    let week = crate::report::Week::parse(&period)?;
+    let locale = params.locale.unwrap_or_else(|| "zh".into());
+    let locale = match locale.as_str() {
+        l if l.starts_with("zh") => "zh",
+        l if l.starts_with("en") => "en",
+        other => {
+            return Err(Error::InvalidArgument { field: "locale", message: format!("{other:?}: zh or en") }.into());
+        }
+    };
+    let format = params.format.unwrap_or_else(|| "html".into());
+    let content_type = match format.as_str() {
+        "html" => "text/html; charset=utf-8",
+        "md" => "text/markdown; charset=utf-8",
+        other => {
+            return Err(Error::InvalidArgument { field: "format", message: format!("{other:?}: html or md") }.into());
+        }
+    };
+    let weekly = crate::report::weekly(&state.analytics, week, locale, &filter).await?;
+    let body = crate::report::render(&weekly.data, locale, &format)?;
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// Roles that may announce a report to management now.
+const PUBLISHERS: [kesu_auth::Role; 3] =
+    [kesu_auth::Role::Director, kesu_auth::Role::Supervisor, kesu_auth::Role::Admin];
+
+async fn publish_report(
+    State(state): State<HttpState>,
+    Path(period): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let staff = staff(&state, &headers)?;
+    if !PUBLISHERS.contains(&staff.role) {
+        return Err(Error::PermissionDenied(format!(
+            "role {} may not publish reports (director, supervisor, admin may)",
+            staff.role
+        ))
+        .into());
+    }
+    let week = crate::report::Week::parse(&period)?;
+    let report_id = crate::publish::publish(&state.analytics, &state.outbox, week, None).await?;
+    tracing::info!(staff = %staff.id, week = week.name(), "weekly report published on demand");
+    Ok(axum::Json(serde_json::json!({
+        "report_id": report_id,
+        "http_path": format!("/reports/weekly/{}", week.name()),
+    }))
+    .into_response())
 }

@@ -14,7 +14,9 @@ pub mod figures;
 mod grpc;
 pub mod http;
 pub mod ingest;
+mod publish;
 pub mod query;
+pub mod report;
 pub mod roles;
 mod store;
 pub mod tables;
@@ -44,11 +46,23 @@ pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
+    /// The weekly report's schedule (`REPORT_WEEKLY`, default on;
+    /// `REPORT_WEEKLY_AT`, local time on Monday, default 09:00;
+    /// `REPORT_CHECK_INTERVAL`, default 1m). `None`: on demand only.
+    pub weekly_report: Option<publish::Schedule>,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self { common: CommonConfig::from_env(env, SERVICE, PORTS)? })
+        let common = CommonConfig::from_env(env, SERVICE, PORTS)?;
+        let on = env.flag("REPORT_WEEKLY", true)?;
+        let at_text = env.string("REPORT_WEEKLY_AT", "09:00")?;
+        let at = chrono::NaiveTime::parse_from_str(&at_text, "%H:%M").map_err(|_| ConfigError {
+            key: format!("KESU_{}_REPORT_WEEKLY_AT", SERVICE.to_ascii_uppercase()),
+            message: format!("invalid value {at_text:?}: a local time HH:MM"),
+        })?;
+        let every = env.duration("REPORT_CHECK_INTERVAL", std::time::Duration::from_secs(60))?;
+        Ok(Self { common, weekly_report: on.then_some(publish::Schedule { at, every }) })
     }
 }
 
@@ -67,8 +81,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .collect();
     core.consume_merged(specs, Arc::new(EventCounter { policy: policy.clone() }));
     let analytics = api::Analytics::new(core.db.clone(), policy.clone());
-    let http =
-        http::router(http::HttpState { analytics: analytics.clone(), verifier: core.config.auth.verifier.clone() });
+    if let Some(schedule) = config.weekly_report {
+        let task = publish::run_schedule(analytics.clone(), core.outbox.clone(), schedule, core.shutdown_token());
+        core.spawn_worker(task);
+    }
+    let http = http::router(http::HttpState {
+        analytics: analytics.clone(),
+        verifier: core.config.auth.verifier.clone(),
+        outbox: core.outbox.clone(),
+    });
 
     let (router, health) = kesu_runtime::grpc_router(
         kesu_proto::v1::analytics_service_server::SERVICE_NAME,
