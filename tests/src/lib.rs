@@ -4,6 +4,7 @@
 //! `kesu` processes.
 
 pub mod analytics;
+pub mod browser;
 pub mod feedback;
 pub mod journey;
 pub mod notification;

@@ -3,6 +3,10 @@
 //! (`Authorization: Bearer <JWT>`) of a role that may read analytics; a
 //! department manager gets their department only.
 //!
+//! The dashboard: `GET /dashboard` (the page asks for a staff token and
+//! reads the JSON API with it; `#token=<JWT>` in the address logs in),
+//! with Apache ECharts served from the binary (`/assets/echarts.min.js`).
+//!
 //! The weekly report: `GET /reports/weekly/<YYYY-Www>?locale=zh|en&format=html|md`
 //! (a department manager's covers their department), and
 //! `POST /api/reports/weekly/<YYYY-Www>/publish` (director, supervisor,
@@ -39,6 +43,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/export/{file}", get(export))
         .route("/api/{table}", get(table))
         .route("/reports/weekly/{period}", get(weekly_report))
+        .route("/dashboard", get(dashboard))
+        .route("/assets/echarts.min.js", get(echarts))
         .route("/api/reports/weekly/{period}/publish", axum::routing::post(publish_report))
         .with_state(state)
 }
@@ -209,4 +215,22 @@ async fn publish_report(
         "http_path": format!("/reports/weekly/{}", week.name()),
     }))
     .into_response())
+}
+
+/// The dashboard page (it holds no data: everything comes from the API).
+async fn dashboard() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../assets/dashboard.html"),
+    )
+        .into_response()
+}
+
+/// Apache ECharts 5.6.0 (npm `echarts`, `dist/echarts.min.js`; see `assets/README.md`).
+async fn echarts() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        include_bytes!("../assets/echarts-5.6.0.min.js").as_slice(),
+    )
+        .into_response()
 }
