@@ -16,6 +16,9 @@ pub enum Error {
     /// The caller's role may not see this (e.g. another department).
     #[error("{0}")]
     PermissionDenied(String),
+    /// The bus is unreachable or refused (the message says which stream).
+    #[error("{0}")]
+    Unavailable(String),
     /// A report template failed to render (a bug: templates are checked at build).
     #[error("report rendering: {0}")]
     Render(String),
@@ -31,6 +34,7 @@ impl From<Error> for Status {
             Error::InvalidArgument { field, message } => Status::invalid_argument(format!("{field}: {message}")),
             Error::PermissionDenied(message) => Status::permission_denied(message),
             Error::Render(e) => kesu_runtime::status::internal(&e),
+            Error::Unavailable(e) => kesu_runtime::status::unavailable(&e),
             Error::Database(e) => kesu_runtime::status::database(&e),
         }
     }
@@ -47,6 +51,13 @@ impl Error {
                 (StatusCode::BAD_REQUEST, serde_json::json!({ "error": format!("{field}: {message}"), "field": field }))
             }
             Error::PermissionDenied(message) => (StatusCode::FORBIDDEN, serde_json::json!({ "error": message })),
+            Error::Unavailable(e) => {
+                let id = kesu_runtime::status::report("request failed; the client may retry", e);
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({ "error": format!("temporarily unavailable, retry (id {id}); see the service log") }),
+                )
+            }
             Error::Render(e) => {
                 let id = kesu_runtime::status::report("report rendering failed", e);
                 (

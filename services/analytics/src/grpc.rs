@@ -6,18 +6,23 @@ use kesu_proto::v1::analytics_service_server::AnalyticsService;
 use kesu_proto::v1::*;
 use tonic::{Request, Response, Status};
 
+use crate::EventCounter;
 use crate::api::Analytics;
 use crate::error::Error;
 use crate::query::{Filter, Range};
+use crate::rebuild::Rebuilder;
 use crate::report;
 
 pub struct AnalyticsApi {
     analytics: Analytics,
+    rebuilder: Rebuilder<EventCounter>,
+    /// One rebuild at a time.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl AnalyticsApi {
-    pub fn new(analytics: Analytics) -> Self {
-        Self { analytics }
+    pub fn new(analytics: Analytics, rebuilder: Rebuilder<EventCounter>) -> Self {
+        Self { analytics, rebuilder, rebuilding: tokio::sync::Mutex::new(()) }
     }
 
     fn scope<T>(&self, request: &Request<T>, filter: Option<&AnalyticsFilter>) -> Result<Filter, Error> {
@@ -139,5 +144,12 @@ impl AnalyticsService for AnalyticsApi {
     async fn get_sla_risk(&self, request: Request<AnalyticsQuery>) -> Result<Response<SlaRiskResponse>, Status> {
         let (range, filter) = self.query(&request)?;
         ok(self.analytics.sla_risk(range, &filter).await)
+    }
+
+    async fn rebuild_rollups(&self, request: Request<RebuildRequest>) -> Result<Response<RebuildResponse>, Status> {
+        let Ok(_running) = self.rebuilding.try_lock() else {
+            return Err(Status::failed_precondition("a rebuild is already running"));
+        };
+        ok(self.rebuilder.run(request.get_ref().force).await)
     }
 }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod ingest;
 mod publish;
 pub mod query;
+mod rebuild;
 pub mod report;
 pub mod roles;
 mod store;
@@ -79,7 +80,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .into_iter()
         .map(|stream| ConsumerSpec::new(stream, SERVICE, settings.clone()))
         .collect();
-    core.consume_merged(specs, Arc::new(EventCounter { policy: policy.clone() }));
+    let handler = Arc::new(EventCounter { policy: policy.clone() });
+    core.consume_merged(specs, handler.clone());
+    let rebuilder = rebuild::Rebuilder {
+        bus: core.bus.clone(),
+        db: core.db.clone(),
+        outbox: core.outbox.clone(),
+        handler,
+        streams: vec![FEEDBACK, TICKETS, SLA, NOTIFICATIONS],
+        durable: SERVICE,
+    };
     let analytics = api::Analytics::new(core.db.clone(), policy.clone());
     if let Some(schedule) = config.weekly_report {
         let task = publish::run_schedule(analytics.clone(), core.outbox.clone(), schedule, core.shutdown_token());
@@ -96,13 +106,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         core.auth_layer(&roles::TABLE),
     );
     health.set_serving::<AnalyticsServiceServer<grpc::AnalyticsApi>>().await;
-    let router = router.add_service(AnalyticsServiceServer::new(grpc::AnalyticsApi::new(analytics)));
+    let router = router.add_service(AnalyticsServiceServer::new(grpc::AnalyticsApi::new(analytics, rebuilder)));
     core.serve(router, health, Some(http)).await
 }
 
 /// Counts the events of all four streams (told apart by the stream) and
 /// keeps the ticket and SLA facts.
-struct EventCounter {
+pub(crate) struct EventCounter {
     policy: Arc<Policy>,
 }
 

@@ -22,6 +22,7 @@ pub static TABLE: RoleTable = RoleTable {
         Rpc::read("GetRates", READERS),
         Rpc::read("GetCommonIssueStats", READERS),
         Rpc::read("GetSlaRisk", READERS),
+        Rpc::action("RebuildRollups", &[Role::Admin], ""),
     ],
 };
 
