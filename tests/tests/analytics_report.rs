@@ -32,9 +32,11 @@ async fn reports(a: &AnalyticsUnderTest) -> Vec<kesu_proto::v1::ReportPublished>
         .collect()
 }
 
-#[tokio::test]
-async fn the_weekly_report_shows_the_weeks_figures_in_both_languages_and_is_announced() {
-    let a = AnalyticsUnderTest::start(Backend::Sqlite, &[("KESU_ANALYTICS_REPORT_WEEKLY", "off")]).await.unwrap();
+async fn the_weekly_report_shows_the_weeks_figures_in_both_languages_and_is_announced(backend: Backend) {
+    let Some(a) = AnalyticsUnderTest::start(backend, &[("KESU_ANALYTICS_REPORT_WEEKLY", "off")]).await else {
+        eprintln!("skipped: no PostgreSQL reachable");
+        return;
+    };
     feed(&a).await;
     let token = a.system.token(Role::Director);
 
@@ -144,4 +146,14 @@ async fn last_weeks_report_is_announced_on_schedule_once() {
     assert_eq!(recorded, [(format!("weekly:{}-W{:02}", week.year(), week.week()),)]);
     assert_eq!(reports(&a).await.len(), 1);
     a.stop().await;
+}
+
+#[tokio::test]
+async fn the_weekly_report_shows_the_weeks_figures_in_both_languages_and_is_announced_on_sqlite() {
+    the_weekly_report_shows_the_weeks_figures_in_both_languages_and_is_announced(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_weekly_report_shows_the_weeks_figures_in_both_languages_and_is_announced_on_postgres() {
+    the_weekly_report_shows_the_weeks_figures_in_both_languages_and_is_announced(Backend::Postgres).await;
 }

@@ -31,6 +31,26 @@ pub fn volume(rows: &[Row], group_by: &str) -> Vec<CountByKey> {
     out
 }
 
+/// Day counts (`YYYY-MM-DD` keys, in order) with the days between them that
+/// had none filled in as zeros, for a trend line.
+pub fn fill_days(counts: Vec<CountByKey>) -> Vec<CountByKey> {
+    let parse = |k: &str| chrono::NaiveDate::parse_from_str(k, "%Y-%m-%d").ok();
+    let (Some(first), Some(last)) =
+        (counts.first().and_then(|c| parse(&c.key)), counts.last().and_then(|c| parse(&c.key)))
+    else {
+        return counts;
+    };
+    let mut out = Vec::new();
+    let mut day = first;
+    while day <= last && out.len() <= 3660 {
+        let key = day.format("%Y-%m-%d").to_string();
+        let count = counts.iter().find(|c| c.key == key).map(|c| c.count).unwrap_or(0);
+        out.push(CountByKey { key, count });
+        day = day.succ_opt().unwrap_or(last + chrono::Duration::days(1));
+    }
+    out
+}
+
 /// Each key's share of the rows ("logistics is 30 % of complaints").
 pub fn shares(rows: &[Row], group_by: &str) -> ShareResponse {
     let total = rows.len() as u64;
@@ -265,6 +285,14 @@ mod tests {
         assert_eq!(percentile(&v, 0.9), 9.0);
         assert_eq!(percentile(&[7.0], 0.9), 7.0);
         assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn trend_days_without_tickets_are_zeros() {
+        let c = |k: &str, n| CountByKey { key: k.into(), count: n };
+        let filled = fill_days(vec![c("2026-11-28", 2), c("2026-12-01", 1)]);
+        assert_eq!(filled, [c("2026-11-28", 2), c("2026-11-29", 0), c("2026-11-30", 0), c("2026-12-01", 1)]);
+        assert_eq!(fill_days(vec![]), []);
     }
 
     #[test]

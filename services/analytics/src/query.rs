@@ -154,15 +154,15 @@ const COLUMNS: &str = "t.ticket_id, t.received_ms, t.day, t.week, t.hour, t.chan
      t.resolved_ms, t.ever_resolved, t.reopen_count, t.reclassified, t.common_issue_id, t.score, \
      t.response_speed, t.result, t.attitude, t.communication";
 
-/// `WHERE` over `ticket_facts t` for a range and filter, with its binds.
-fn conditions(range: Range, filter: &Filter, first: usize) -> (String, Vec<String>) {
+/// `WHERE` over `ticket_facts t` for a range (bound first, at `$first` and
+/// `$first + 1`) and a filter, with the filter's binds.
+fn conditions(filter: &Filter, first: usize) -> (String, Vec<String>) {
     let mut sql = format!("t.received_ms >= ${} AND t.received_ms < ${}", first, first + 1);
     let mut binds = Vec::new();
     for (i, (col, value)) in filter.columns().into_iter().enumerate() {
         sql.push_str(&format!(" AND t.{col} = ${}", first + 2 + i));
         binds.push(value.to_string());
     }
-    let _ = range;
     (sql, binds)
 }
 
@@ -173,7 +173,7 @@ fn b(v: i64) -> bool {
 /// The tickets received in `range` matching `filter`, with SLA outcomes and
 /// repeat flags.
 pub async fn load(pool: &sqlx::AnyPool, range: Range, filter: &Filter) -> Result<Vec<Row>, Error> {
-    let (cond, binds) = conditions(range, filter, 1);
+    let (cond, binds) = conditions(filter, 1);
     let sql = format!("SELECT {COLUMNS} FROM ticket_facts t WHERE {cond} ORDER BY t.received_ms, t.ticket_id");
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(range.from_ms).bind(range.to_ms);
     for v in &binds {
@@ -278,7 +278,7 @@ pub struct Link {
 /// Links up to the end of the range of tickets matching the filter (the
 /// range limits when they were linked, not when received).
 pub async fn links(pool: &sqlx::AnyPool, range: Range, filter: &Filter) -> Result<Vec<Link>, Error> {
-    let (cond, binds) = conditions(Range::ALL, filter, 2);
+    let (cond, binds) = conditions(filter, 2);
     let sql = format!(
         "SELECT l.common_issue_id, l.ticket_id, l.linked_ms, t.type_code, t.cause_code, t.department, t.is_open
          FROM issue_links l JOIN ticket_facts t ON t.ticket_id = l.ticket_id

@@ -111,7 +111,11 @@ pub async fn table(
     match name {
         "volume" | "trend_day" | "trend_week" | "peaks_hour" => {
             t = Table::new(name, &["key", "count"]);
-            for c in analytics.volume(range, filter, group).await? {
+            let mut counts = analytics.volume(range, filter, group).await?;
+            if name == "trend_day" {
+                counts = figures::fill_days(counts);
+            }
+            for c in counts {
                 t.rows.push(vec![json!(c.key), json!(c.count)]);
             }
         }
