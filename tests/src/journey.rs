@@ -130,8 +130,11 @@ pub async fn raw_feedback_ends_as_ticket_clocks_notification_and_counts(system: 
     assert_eq!((summary.feedback_received, summary.feedback_accepted), (1, 1));
     assert_eq!(summary.feedback_by_channel, [CountByKey { key: "web".into(), count: 1 }]);
     assert_eq!(summary.tickets_by_priority, [CountByKey { key: "high".into(), count: 1 }]);
-    let volume =
-        analytics.get_volume(VolumeRequest { range: None, group_by: "department".into() }).await.unwrap().into_inner();
+    let volume = analytics
+        .get_volume(VolumeRequest { range: None, group_by: "department".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(volume.rows, [CountByKey { key: "after_sales".into(), count: 1 }]);
 
     // One trace from the adapter through every service.

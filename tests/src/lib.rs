@@ -3,6 +3,8 @@
 //! library `start`) or, where a test kills them or runs the binary, as real
 //! `kesu` processes.
 
+pub mod analytics;
+pub mod browser;
 pub mod feedback;
 pub mod journey;
 pub mod notification;
