@@ -4,6 +4,7 @@
 //! `kesu` processes.
 
 pub mod feedback;
+pub mod intake;
 pub mod journey;
 pub mod notification;
 

@@ -18,6 +18,7 @@ use kesu_runtime::paging;
 use crate::error::Error;
 use crate::pipeline::{Intake, Path, Submission};
 use crate::store::{self, FeedbackKey};
+use crate::supplement::Supplement;
 
 pub struct IntakeApi {
     intake: Arc<Intake>,
@@ -47,6 +48,24 @@ fn rejection(response: &SubmitFeedbackResponse) -> Status {
     let violations: Vec<FieldViolation> =
         response.errors.iter().map(|e| FieldViolation::new(e.field.clone(), e.message.clone())).collect();
     Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(violations))
+}
+
+/// A refused amendment: NOT_FOUND for an unknown number,
+/// FAILED_PRECONDITION when the feedback is not in the state the call
+/// needs, otherwise INVALID_ARGUMENT naming the fields.
+fn refusal(response: &SubmitFeedbackResponse) -> Status {
+    match response.errors.first().map(|e| e.code.as_str()) {
+        Some("not_found") => Status::not_found(response.errors[0].message.clone()),
+        Some("not_needs_info" | "not_pending_review") => {
+            Status::failed_precondition(response.errors[0].message.clone())
+        }
+        _ => rejection(response),
+    }
+}
+
+/// The calling staff member's id (from the verified token).
+fn staff_id<T>(request: &Request<T>) -> String {
+    request.extensions().get::<kesu_auth::Staff>().map(|s| s.id.clone()).unwrap_or_else(|| "unknown".into())
 }
 
 fn pending(what: &str) -> Status {
@@ -141,9 +160,17 @@ impl IntakeService for IntakeApi {
 
     async fn supplement_feedback(
         &self,
-        _request: Request<SupplementFeedbackRequest>,
+        request: Request<SupplementFeedbackRequest>,
     ) -> Result<Response<SubmitFeedbackResponse>, Status> {
-        Err(pending("supplementing feedback"))
+        let actor = staff_id(&request);
+        let request = request.into_inner();
+        let original = request.encode_to_vec();
+        let supplement = Supplement { subject: "grpc", original: &original, request: Ok(request), actor: &actor };
+        let response = self.intake.supplement(supplement).await.map_err(Error::Submission)?;
+        if response.outcome == SubmitOutcome::Rejected as i32 {
+            return Err(refusal(&response));
+        }
+        Ok(Response::new(response))
     }
 
     async fn list_review_queue(

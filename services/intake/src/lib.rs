@@ -9,11 +9,14 @@
 //! `dlq.intake`; what cannot be taken is kept and announced as rejected.
 
 mod error;
+mod expiry;
 mod grpc;
+pub mod needs_info;
 mod pipeline;
 pub mod roles;
 mod store;
 mod submit;
+pub mod supplement;
 pub mod validate;
 
 use std::sync::Arc;
@@ -28,11 +31,15 @@ use kesu_proto::v1::RawFeedback;
 use kesu_proto::v1::intake_service_server::IntakeServiceServer;
 use kesu_runtime::{CommonConfig, RunningService, ServiceCore, ServicePorts, StartError};
 use kesu_storage::Migrations;
+use kesu_timers::{TimerSettings, Timers};
 use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
 
-pub use pipeline::{Intake, Path, Submission};
+pub use pipeline::{Intake, Parts, Path, Submission};
+
+/// Request/reply supplements: `feedback.supplement.<channel>`.
+pub const FEEDBACK_SUPPLEMENT_PREFIX: &str = "feedback.supplement";
 
 pub const SERVICE: &str = "intake";
 pub const PORTS: ServicePorts = ServicePorts { grpc: 50051, http: 8081 };
@@ -47,6 +54,10 @@ pub struct Config {
     pub contact_key: ContactKey,
     /// Request/reply submits answered at once by this process.
     pub submit_concurrency: usize,
+    /// How long a needs-info feedback waits for the customer's supplement
+    /// before it is closed (`NEEDS_INFO_EXPIRY`, default 72h).
+    pub needs_info_expiry: std::time::Duration,
+    pub timers: TimerSettings,
 }
 
 impl Config {
@@ -55,6 +66,8 @@ impl Config {
             common: CommonConfig::from_env(env, SERVICE, PORTS)?,
             contact_key: kesu_runtime::contact_key(env)?,
             submit_concurrency: env.bounded("SUBMIT_CONCURRENCY", 64, 1, 4096)? as usize,
+            needs_info_expiry: env.duration("NEEDS_INFO_EXPIRY", std::time::Duration::from_secs(72 * 3600))?,
+            timers: TimerSettings::from_env(env)?,
         })
     }
 }
@@ -73,19 +86,28 @@ pub async fn start(
     let settings = config.common.consumer.clone();
     let policy = config.common.policy.clone();
     let mut core = ServiceCore::start(config.common, MIGRATIONS, shutdown).await?;
-    let intake =
-        Arc::new(Intake::new(core.db.clone(), core.outbox.clone(), policy, config.contact_key, clock, &core.metrics));
+    let timers = Timers::new(core.db.clone(), clock.clone(), core.outbox.clone(), config.timers, &core.metrics);
+    let expiry = chrono::Duration::from_std(config.needs_info_expiry)
+        .map_err(|e| StartError::Other(format!("NEEDS_INFO_EXPIRY: {e}")))?;
+    let parts = Parts { policy, key: config.contact_key, clock, timers: timers.clone(), needs_info_expiry: expiry };
+    let intake = Arc::new(Intake::new(core.db.clone(), core.outbox.clone(), parts, &core.metrics));
+    let handler = expiry::Expiry { expiry: humantime::format_duration(config.needs_info_expiry).to_string() };
+    core.spawn_worker(timers.run(Arc::new(handler), core.shutdown_token()));
 
     let spec = ConsumerSpec::new(FEEDBACK_RAW, SERVICE, settings).dedup(DedupKey::StreamSequence);
     core.consume(spec, Arc::new(RawFeedbackHandler { intake: intake.clone() }));
 
-    let subject = format!("{FEEDBACK_SUBMIT_PREFIX}.>");
-    let subscriber = core
-        .bus
-        .client()
-        .queue_subscribe(subject.clone(), SERVICE.to_string())
-        .await
-        .map_err(|e| StartError::Other(format!("subscribing to {subject}: {e}")))?;
+    let mut subscribers = Vec::new();
+    for prefix in [FEEDBACK_SUBMIT_PREFIX, FEEDBACK_SUPPLEMENT_PREFIX] {
+        let subject = format!("{prefix}.>");
+        let subscriber = core
+            .bus
+            .client()
+            .queue_subscribe(subject.clone(), SERVICE.to_string())
+            .await
+            .map_err(|e| StartError::Other(format!("subscribing to {subject}: {e}")))?;
+        subscribers.push(subscriber);
+    }
     // Ready only once the server has registered the subscription: a flush
     // only empties our buffer, but the answer to a request on the same
     // connection comes after the server has processed the SUB before it.
@@ -93,7 +115,7 @@ pub async fn start(
         .jetstream()
         .get_stream(FEEDBACK_RAW.name)
         .await
-        .map_err(|e| StartError::Other(format!("confirming the {subject} subscription: {e}")))?;
+        .map_err(|e| StartError::Other(format!("confirming the submit subscriptions: {e}")))?;
     core.readiness.set("submit subscription", true);
     let (client, token) = (core.bus.client().clone(), core.shutdown_token());
     core.spawn_worker(submit::serve(
@@ -101,7 +123,7 @@ pub async fn start(
         intake.clone(),
         SERVICE.into(),
         config.submit_concurrency,
-        subscriber,
+        subscribers,
         token,
     ));
 

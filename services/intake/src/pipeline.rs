@@ -10,11 +10,12 @@ use kesu_domain::time::{to_millis, to_timestamp};
 use kesu_domain::{Clock, ContactKey, FeedbackNumber, Policy, channel_from_token, channel_token};
 use kesu_proto::type_names;
 use kesu_proto::v1::{
-    Channel, DuplicateReason, FeedbackAccepted, FeedbackDuplicate, FeedbackEvent, FeedbackRejected,
-    FeedbackReviewRequired, FieldError, RawFeedback, RejectedSubmission, SubmitFeedbackResponse, SubmitOutcome,
-    feedback_event,
+    Channel, DuplicateReason, Feedback, FeedbackAccepted, FeedbackDuplicate, FeedbackEvent, FeedbackNeedsInfo,
+    FeedbackRejected, FeedbackReviewRequired, FeedbackStatus, FieldError, RawFeedback, RejectedSubmission,
+    SubmitFeedbackResponse, SubmitOutcome, feedback_event,
 };
 use kesu_storage::Database;
+use kesu_timers::{Timer, Timers};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -68,28 +69,34 @@ struct SubmissionLabels {
 
 /// Intake's core.
 pub struct Intake {
-    db: Database,
-    outbox: OutboxWaker,
-    policy: Arc<Policy>,
-    key: ContactKey,
-    clock: Arc<dyn Clock>,
+    pub(crate) db: Database,
+    pub(crate) outbox: OutboxWaker,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) key: ContactKey,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) timers: Timers,
+    /// How long a needs-info feedback waits for its supplement.
+    pub(crate) needs_info_expiry: chrono::Duration,
     submissions: Family<SubmissionLabels, Counter>,
 }
 
+/// What [`Intake::new`] needs besides the database and the outbox.
+pub struct Parts {
+    pub policy: Arc<Policy>,
+    pub key: ContactKey,
+    pub clock: Arc<dyn Clock>,
+    pub timers: Timers,
+    pub needs_info_expiry: chrono::Duration,
+}
+
 impl Intake {
-    pub fn new(
-        db: Database,
-        outbox: OutboxWaker,
-        policy: Arc<Policy>,
-        key: ContactKey,
-        clock: Arc<dyn Clock>,
-        metrics: &kesu_telemetry::MetricsRegistry,
-    ) -> Self {
+    pub fn new(db: Database, outbox: OutboxWaker, parts: Parts, metrics: &kesu_telemetry::MetricsRegistry) -> Self {
         let submissions = Family::<SubmissionLabels, Counter>::default();
         metrics.register(|r| {
             r.register("intake_submissions", "Submissions by channel, outcome and path", submissions.clone())
         });
-        Self { db, outbox, policy, key, clock, submissions }
+        let Parts { policy, key, clock, timers, needs_info_expiry } = parts;
+        Self { db, outbox, policy, key, clock, timers, needs_info_expiry, submissions }
     }
 
     pub fn db(&self) -> &Database {
@@ -153,8 +160,13 @@ impl Intake {
         let external_id = s.raw.as_ref().map(|r| clip(r.external_id.trim(), 128)).unwrap_or_default();
         let response = match &verdict {
             Verdict::Reject(errors) => self.reject(work, s, channel, &external_id, errors, now).await?,
-            Verdict::Accept(record) => self.take(work, s, channel, record, &[], now).await?,
-            Verdict::Review(record, problems) => self.take(work, s, channel, record, problems, now).await?,
+            Verdict::Accept(record) => self.take(work, s, channel, record, Taken::Accepted, now).await?,
+            Verdict::NeedsInfo(record, missing) => {
+                self.take(work, s, channel, record, Taken::NeedsInfo(missing), now).await?
+            }
+            Verdict::Review(record, problems) => {
+                self.take(work, s, channel, record, Taken::Review(problems), now).await?
+            }
         };
         let outcome = SubmitOutcome::try_from(response.outcome).unwrap_or_default();
         self.submissions
@@ -178,8 +190,8 @@ impl Intake {
         work: &mut UnitOfWork,
         s: &Submission<'_>,
         channel: Channel,
-        record: &kesu_proto::v1::Feedback,
-        problems: &[FieldError],
+        record: &Feedback,
+        state: Taken<'_>,
         now: DateTime<Utc>,
     ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
         let token = channel_token(channel).expect("accepted submissions have a channel");
@@ -194,37 +206,34 @@ impl Intake {
         let mut record = record.clone();
         record.feedback_id = uuid::Uuid::now_v7().to_string();
         record.feedback_number = number.to_string();
-        let (status, outcome) = if problems.is_empty() {
-            ("accepted", SubmitOutcome::Accepted)
-        } else {
-            ("pending_review", SubmitOutcome::PendingReview)
-        };
-        store::insert_feedback(work.conn(), &record, token, status, s.original, s.subject, to_millis(now)).await?;
-        let kind = if problems.is_empty() {
-            feedback_event::Kind::Accepted(FeedbackAccepted { feedback: Some(record.clone()) })
-        } else {
-            feedback_event::Kind::ReviewRequired(FeedbackReviewRequired {
-                feedback: Some(record.clone()),
-                problems: problems.to_vec(),
-            })
-        };
-        let event = FeedbackEvent {
-            meta: Some(event_meta("intake", &record.feedback_id, 1, to_timestamp(now), s.causation, &correlation)),
-            channel: channel as i32,
-            external_id: record.external_id.clone(),
-            feedback_number: record.feedback_number.clone(),
-            feedback_id: record.feedback_id.clone(),
-            kind: Some(kind),
-        };
-        emit(work, if problems.is_empty() { "accepted" } else { "review_required" }, &event).await?;
-        Ok(SubmitFeedbackResponse {
-            outcome: outcome as i32,
-            feedback_id: record.feedback_id,
-            feedback_number: record.feedback_number,
-            errors: problems.to_vec(),
-            channel: channel as i32,
-            external_id: record.external_id,
-        })
+        record.status = state.status() as i32;
+        store::insert_feedback(
+            work.conn(),
+            &record,
+            token,
+            store::status_name(state.status()),
+            s.original,
+            s.subject,
+            to_millis(now),
+        )
+        .await?;
+        if let Taken::NeedsInfo(_) = state {
+            self.arm_expiry(work, &record.feedback_id, now).await?;
+        }
+        let meta = event_meta("intake", &record.feedback_id, 1, to_timestamp(now), s.causation, &correlation);
+        announce(work, &record, state, meta).await?;
+        Ok(answer(&record, state))
+    }
+
+    /// Closes a needs-info feedback not supplemented within the expiry.
+    pub(crate) async fn arm_expiry(
+        &self,
+        work: &mut UnitOfWork,
+        feedback_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let due = now + self.needs_info_expiry;
+        self.timers.schedule(work, Timer::new(crate::expiry::NEEDS_INFO_EXPIRY, feedback_id, due, Vec::new())).await
     }
 
     /// A submission already taken under the same channel and external id:
@@ -322,7 +331,89 @@ impl Intake {
     }
 }
 
-async fn emit(work: &mut UnitOfWork, kind: &str, event: &FeedbackEvent) -> Result<(), sqlx::Error> {
+/// Where a taken (or amended) feedback stands.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Taken<'a> {
+    Accepted,
+    /// What the customer is asked to supply.
+    NeedsInfo(&'a [FieldError]),
+    /// What a person must review.
+    Review(&'a [FieldError]),
+}
+
+impl Taken<'_> {
+    pub(crate) fn status(self) -> FeedbackStatus {
+        match self {
+            Taken::Accepted => FeedbackStatus::Accepted,
+            Taken::NeedsInfo(_) => FeedbackStatus::NeedsInfo,
+            Taken::Review(_) => FeedbackStatus::PendingReview,
+        }
+    }
+
+    fn outcome(self) -> SubmitOutcome {
+        match self {
+            Taken::Accepted => SubmitOutcome::Accepted,
+            Taken::NeedsInfo(_) => SubmitOutcome::NeedsInfo,
+            Taken::Review(_) => SubmitOutcome::PendingReview,
+        }
+    }
+}
+
+/// The answer to the submitter for a feedback in `state`.
+pub(crate) fn answer(record: &Feedback, state: Taken<'_>) -> SubmitFeedbackResponse {
+    let errors = match state {
+        Taken::Accepted => Vec::new(),
+        Taken::NeedsInfo(p) | Taken::Review(p) => p.to_vec(),
+    };
+    SubmitFeedbackResponse {
+        outcome: state.outcome() as i32,
+        feedback_id: record.feedback_id.clone(),
+        feedback_number: record.feedback_number.clone(),
+        errors,
+        channel: record.channel,
+        external_id: record.external_id.clone(),
+    }
+}
+
+/// Announces a feedback in `state`: `feedback.evt.accepted`, `needs_info`
+/// or `review_required`, carrying the record.
+pub(crate) async fn announce(
+    work: &mut UnitOfWork,
+    record: &Feedback,
+    state: Taken<'_>,
+    meta: kesu_proto::v1::EventMeta,
+) -> Result<(), sqlx::Error> {
+    let feedback = Some(record.clone());
+    let (name, kind) = match state {
+        Taken::Accepted => ("accepted", feedback_event::Kind::Accepted(FeedbackAccepted { feedback })),
+        Taken::NeedsInfo(missing) => {
+            ("needs_info", feedback_event::Kind::NeedsInfo(FeedbackNeedsInfo { feedback, missing: missing.to_vec() }))
+        }
+        Taken::Review(problems) => (
+            "review_required",
+            feedback_event::Kind::ReviewRequired(FeedbackReviewRequired { feedback, problems: problems.to_vec() }),
+        ),
+    };
+    emit(work, name, &feedback_event(record, meta, kind)).await
+}
+
+/// An event about `record`.
+pub(crate) fn feedback_event(
+    record: &Feedback,
+    meta: kesu_proto::v1::EventMeta,
+    kind: feedback_event::Kind,
+) -> FeedbackEvent {
+    FeedbackEvent {
+        meta: Some(meta),
+        channel: record.channel,
+        external_id: record.external_id.clone(),
+        feedback_number: record.feedback_number.clone(),
+        feedback_id: record.feedback_id.clone(),
+        kind: Some(kind),
+    }
+}
+
+pub(crate) async fn emit(work: &mut UnitOfWork, kind: &str, event: &FeedbackEvent) -> Result<(), sqlx::Error> {
     let id = event.meta.as_ref().map(|m| m.event_id.as_str()).unwrap_or_default();
     work.emit_protobuf(subjects::feedback_event(kind), id, type_names::FEEDBACK_EVENT, event).await
 }

@@ -1,6 +1,6 @@
 //! Intake's tables.
 
-use kesu_proto::v1::{Feedback, RejectedSubmission};
+use kesu_proto::v1::{Feedback, FeedbackStatus, RawFeedback, RejectedSubmission};
 use prost::Message;
 use sqlx::AnyConnection;
 
@@ -112,6 +112,99 @@ pub async fn get_feedback(pool: &sqlx::AnyPool, by: FeedbackKey<'_>) -> Result<O
     row.map(|(id, bytes)| Error::decode("feedback", &id, &bytes)).transpose()
 }
 
+/// The `status` column's value for a status.
+pub fn status_name(status: FeedbackStatus) -> &'static str {
+    match status {
+        FeedbackStatus::Accepted => "accepted",
+        FeedbackStatus::NeedsInfo => "needs_info",
+        FeedbackStatus::PendingReview => "pending_review",
+        FeedbackStatus::Rejected => "rejected",
+        FeedbackStatus::Merged => "merged",
+        FeedbackStatus::Closed => "closed",
+        FeedbackStatus::Unspecified => "unspecified",
+    }
+}
+
+/// A feedback as stored, with the submission as amended so far.
+pub struct Stored {
+    pub channel: String,
+    pub status: String,
+    pub version: i64,
+    pub record: Feedback,
+    /// The submission with supplements and corrections applied.
+    pub raw: RawFeedback,
+}
+
+/// Loads a feedback to change it, inside the caller's transaction.
+pub async fn load(conn: &mut AnyConnection, by: FeedbackKey<'_>) -> Result<Option<Stored>, Error> {
+    const BY_ID: &str = "SELECT feedback_id, channel, status, version, record, COALESCE(amended, original)
+                         FROM feedback WHERE feedback_id = $1";
+    const BY_NUMBER: &str = "SELECT feedback_id, channel, status, version, record, COALESCE(amended, original)
+                             FROM feedback WHERE feedback_number = $1";
+    let (sql, value) = match by {
+        FeedbackKey::Id(id) => (BY_ID, id),
+        FeedbackKey::Number(n) => (BY_NUMBER, n),
+    };
+    type Row = (String, String, String, i64, Vec<u8>, Vec<u8>);
+    let row: Option<Row> = sqlx::query_as(sql).bind(value).fetch_optional(conn).await?;
+    let Some((id, channel, status, version, record, raw)) = row else { return Ok(None) };
+    Ok(Some(Stored {
+        channel,
+        status,
+        version,
+        record: Error::decode("feedback", &id, &record)?,
+        raw: Error::decode("feedback", &id, &raw)?,
+    }))
+}
+
+/// Stores a changed feedback if it is still at `version` (no other replica
+/// changed it meanwhile); `false` if it was.
+pub async fn update(
+    conn: &mut AnyConnection,
+    record: &Feedback,
+    version: i64,
+    amended: Option<&RawFeedback>,
+) -> Result<bool, sqlx::Error> {
+    let status = status_name(FeedbackStatus::try_from(record.status).unwrap_or_default());
+    let done = sqlx::query(
+        "UPDATE feedback SET status = $1, record = $2, amended = COALESCE($3, amended), version = version + 1
+         WHERE feedback_id = $4 AND version = $5",
+    )
+    .bind(status)
+    .bind(record.encode_to_vec())
+    .bind(amended.map(|r| r.encode_to_vec()))
+    .bind(&record.feedback_id)
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Keeps a supplement or correction exactly as received.
+pub async fn insert_amendment(
+    conn: &mut AnyConnection,
+    feedback_id: &str,
+    kind: &str,
+    actor: &str,
+    received_at_ms: i64,
+    original: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO feedback_amendments (amendment_id, feedback_id, kind, actor, received_at, original)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(feedback_id)
+    .bind(kind)
+    .bind(actor)
+    .bind(received_at_ms)
+    .bind(original.to_vec())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
 pub enum FeedbackKey<'a> {
     Id(&'a str),
     Number(&'a str),

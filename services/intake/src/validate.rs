@@ -1,9 +1,11 @@
 //! Checking a raw feedback against the contract and the policy.
 //!
-//! Three verdicts: accept; accept into the manual review queue (malformed
-//! data a person should look at, such as a contact in a bad format); or
-//! reject (cannot be taken: a required field missing, an unknown enum
-//! value, text too long). Every problem names its field path.
+//! Four verdicts: accept; accept but ask the customer for what is missing
+//! (needs info, see [`crate::needs_info`]); accept into the manual review
+//! queue (malformed data a person should look at, such as a contact in a
+//! bad format); or reject (cannot be taken: a required field of the
+//! contract missing, an unknown enum value, text too long). Every problem
+//! names its field path.
 
 use chrono::{DateTime, Duration, Utc};
 use kesu_domain::contact::ContactValue;
@@ -24,6 +26,8 @@ pub const MAX_RECORD_BYTES: usize = 256 * 1024;
 pub enum Verdict {
     /// Valid: the record, without id and number yet.
     Accept(Box<Feedback>),
+    /// Taken, but the customer must first supply what is missing.
+    NeedsInfo(Box<Feedback>, Vec<FieldError>),
     /// Taken, but a person must review these problems first.
     Review(Box<Feedback>, Vec<FieldError>),
     /// Not taken; the original is kept with these errors.
@@ -130,7 +134,8 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
     let channel = resolve_channel(raw, subject_channel, &mut p);
 
     p.text("external_id", &raw.external_id, 128, true);
-    p.text("description", &raw.description, limits.max_description_chars, true);
+    // An empty description is not a rejection: the customer is asked (needs info).
+    p.text("description", &raw.description, limits.max_description_chars, false);
     p.text("title", &raw.title, limits.max_title_chars, false);
     p.text("product", &raw.product, 200, false);
     p.text("order_number", &raw.order_number, 100, false);
@@ -215,12 +220,25 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
     }
 
     let customer = check_customer(raw, channel, ctx, &mut p);
+    let missing = crate::needs_info::missing(raw);
 
     if !p.reject.is_empty() {
-        return (channel, Verdict::Reject(p.reject));
+        // What is missing is named too, unless that field is wrong already.
+        let mut errors = p.reject;
+        let more: Vec<FieldError> =
+            missing.into_iter().filter(|m| !errors.iter().any(|e| e.field == m.field)).collect();
+        errors.extend(more);
+        return (channel, Verdict::Reject(errors));
     }
     let title = if raw.title.trim().is_empty() { derive_title(&raw.description) } else { raw.title.trim().to_string() };
-    let status = if p.review.is_empty() { FeedbackStatus::Accepted } else { FeedbackStatus::PendingReview };
+    let status = if !missing.is_empty() {
+        FeedbackStatus::NeedsInfo
+    } else if p.review.is_empty() {
+        FeedbackStatus::Accepted
+    } else {
+        FeedbackStatus::PendingReview
+    };
+    let issues: Vec<FieldError> = missing.iter().chain(&p.review).cloned().collect();
     let record = Feedback {
         feedback_id: String::new(),
         feedback_number: String::new(),
@@ -247,7 +265,7 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
         region: raw.region.clone(),
         entered_by: raw.entered_by.clone(),
         affected_customers: raw.affected_customers,
-        issues: p.review.clone(),
+        issues,
         // Computed by the intake issue (#8): landline / 400-only customers.
         no_reachable_contact: false,
     };
@@ -262,7 +280,9 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
         );
         return (channel, Verdict::Reject(vec![error]));
     }
-    if p.review.is_empty() {
+    if !missing.is_empty() {
+        (channel, Verdict::NeedsInfo(Box::new(record), missing))
+    } else if p.review.is_empty() {
         (channel, Verdict::Accept(Box::new(record)))
     } else {
         (channel, Verdict::Review(Box::new(record), p.review))
@@ -403,6 +423,10 @@ mod tests {
                 name: "张三".into(),
                 contacts: vec![Contact { kind: ContactKind::Phone as i32, value: "13812345678".into(), masked: false }],
                 ..Default::default()
+            }),
+            customer_request: Some(kesu_proto::v1::CustomerRequest {
+                kind: CustomerRequestKind::Repair as i32,
+                detail: String::new(),
             }),
             ..Default::default()
         }
