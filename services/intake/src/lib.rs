@@ -10,7 +10,9 @@
 
 mod error;
 mod expiry;
+pub mod free_text;
 mod grpc;
+pub mod language;
 pub mod needs_info;
 mod pipeline;
 pub mod roles;

@@ -19,9 +19,10 @@ use kesu_timers::{Timer, Timers};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prost::Message;
 
-use crate::store;
 use crate::validate::{self, Verdict, field_error};
+use crate::{free_text, store};
 
 /// Rejected originals up to this size travel (sealed) in the rejected
 /// event; larger ones only in intake's database.
@@ -137,7 +138,26 @@ impl Intake {
 
     /// Takes a submission inside the caller's unit of work (the stream's
     /// batches): checks, de-duplicates, numbers, records, and emits the event.
+    /// National id numbers typed into free text are removed first, from
+    /// the original kept too: they are never stored, not even sealed.
     pub async fn apply(
+        &self,
+        work: &mut UnitOfWork,
+        s: &Submission<'_>,
+    ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
+        if let Ok(raw) = &s.raw
+            && free_text::contains_national_id(raw)
+        {
+            let mut clean = raw.clone();
+            free_text::strip_national_ids(&mut clean);
+            let original = clean.encode_to_vec();
+            let s = Submission { original: &original, raw: Ok(clean), ..*s };
+            return self.apply_clean(work, &s).await;
+        }
+        self.apply_clean(work, s).await
+    }
+
+    async fn apply_clean(
         &self,
         work: &mut UnitOfWork,
         s: &Submission<'_>,

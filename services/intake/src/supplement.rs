@@ -19,8 +19,10 @@ use kesu_proto::v1::{
     Channel, FeedbackStatus, FeedbackSupplemented, FieldError, RawFeedback, SubmitFeedbackResponse, SubmitOutcome,
     SupplementFeedbackRequest, feedback_event,
 };
+use prost::Message;
 
 use crate::expiry::NEEDS_INFO_EXPIRY;
+use crate::free_text;
 use crate::pipeline::{Intake, Taken, announce, answer, emit, feedback_event};
 use crate::store::{self, FeedbackKey};
 use crate::validate::{self, Verdict, field_error};
@@ -123,6 +125,15 @@ impl Intake {
             let error = field_error("supplement", "required", "supplement is required: the fields to take");
             return Ok(refused(number, vec![error]));
         };
+        // National id numbers are never kept, not even in the supplement as received.
+        let mut supplement = supplement.clone();
+        let mut clean = None;
+        if free_text::strip_national_ids(&mut supplement) {
+            let request = SupplementFeedbackRequest { supplement: Some(supplement.clone()), ..request.clone() };
+            clean = Some(request.encode_to_vec());
+        }
+        let original = clean.as_deref().unwrap_or(s.original);
+        let supplement = &supplement;
         // The request itself first: which fields it names.
         if let Err(errors) = amend(&mut RawFeedback::default(), supplement, &request.fields) {
             return Ok(refused(number, errors));
@@ -169,7 +180,7 @@ impl Intake {
             let _ = work.rollback().await;
             return Err(HandleError::Transient(format!("{number} was changed meanwhile; retry")));
         }
-        store::insert_amendment(work.conn(), &record.feedback_id, "supplement", s.actor, to_millis(now), s.original)
+        store::insert_amendment(work.conn(), &record.feedback_id, "supplement", s.actor, to_millis(now), original)
             .await?;
         if let Taken::NeedsInfo(_) = state {
             self.arm_expiry(&mut work, &record.feedback_id, now).await?;

@@ -12,6 +12,8 @@ use kesu_domain::contact::ContactValue;
 use kesu_domain::mask;
 use kesu_domain::time::from_timestamp;
 use kesu_domain::{ContactKey, Policy, channel_token};
+
+use crate::free_text;
 use kesu_proto::v1::{
     AttachmentKind, Channel, ContactKind, ContactPoint, CustomerRef, CustomerRequestKind, Feedback, FeedbackStatus,
     FieldError, NotifyChannel, Priority, RawFeedback, RequestNature, occurred_at,
@@ -146,8 +148,14 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
     p.known::<RequestNature>("request_nature", raw.request_nature, "RequestNature");
     p.known::<Priority>("urgency", raw.urgency, "Priority");
 
-    let locale =
-        if raw.locale.is_empty() { ctx.policy.doc.deployment.default_locale.clone() } else { raw.locale.clone() };
+    // No locale stated: the language of the text, else the deployment's.
+    let locale = if raw.locale.is_empty() {
+        crate::language::detect(&[&raw.title, &raw.description])
+            .map(str::to_string)
+            .unwrap_or_else(|| ctx.policy.doc.deployment.default_locale.clone())
+    } else {
+        raw.locale.clone()
+    };
     if locale.len() > 35 || !locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         p.reject("locale", "invalid_format", "locale must be a language tag such as zh-CN or en");
     }
@@ -230,7 +238,17 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
         errors.extend(more);
         return (channel, Verdict::Reject(errors));
     }
-    let title = if raw.title.trim().is_empty() { derive_title(&raw.description) } else { raw.title.trim().to_string() };
+    // Phones and emails typed into free text leave intake masked; the
+    // description as typed travels sealed (national ids are gone already).
+    let description = free_text::masked(&raw.description);
+    let sealed_description = if description == raw.description { Vec::new() } else { ctx.key.seal(&raw.description) };
+    let title =
+        if raw.title.trim().is_empty() { derive_title(&description) } else { free_text::masked(raw.title.trim()) };
+    let customer_request = raw.customer_request.clone().map(|mut r| {
+        r.detail = free_text::masked(&r.detail);
+        r
+    });
+    let custom_fields = raw.custom_fields.iter().map(|(k, v)| (k.clone(), free_text::masked(v))).collect();
     let status = if !missing.is_empty() {
         FeedbackStatus::NeedsInfo
     } else if p.review.is_empty() {
@@ -257,17 +275,18 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
         problem_cause: raw.problem_cause.trim().to_string(),
         request_nature: raw.request_nature,
         title,
-        description: raw.description.clone(),
-        customer_request: raw.customer_request.clone(),
+        description,
+        customer_request,
         urgency: raw.urgency,
         attachments: raw.attachments.clone(),
-        custom_fields: raw.custom_fields.clone(),
+        custom_fields,
         region: raw.region.clone(),
         entered_by: raw.entered_by.clone(),
         affected_customers: raw.affected_customers,
         issues,
         // Computed by the intake issue (#8): landline / 400-only customers.
         no_reachable_contact: false,
+        sealed_description,
     };
     let size = prost::Message::encoded_len(&record);
     if size > MAX_RECORD_BYTES {
@@ -542,6 +561,40 @@ mod tests {
         let (_, verdict) = check(&raw, Some(Channel::Web), &Context { policy: &policy, key: &key, now: Utc::now() });
         let Verdict::Reject(errors) = verdict else { panic!("a record over {MAX_RECORD_BYTES} bytes was taken") };
         assert_eq!((errors[0].field.as_str(), errors[0].code.as_str()), ("payload", "too_long"));
+    }
+
+    #[test]
+    fn the_language_is_detected_when_no_locale_is_stated() {
+        let mut raw = valid();
+        raw.description = "My order has not arrived two weeks after dispatch.".into();
+        let Verdict::Accept(record) = run(&raw, Some(Channel::Web)).1 else { panic!("not accepted") };
+        assert_eq!(record.locale, "en");
+        raw.locale = "en-GB".into();
+        raw.description = "购买的产品A开机无反应".into();
+        let Verdict::Accept(record) = run(&raw, Some(Channel::Web)).1 else { panic!("not accepted") };
+        assert_eq!(record.locale, "en-GB", "a stated locale stands");
+        raw.locale.clear();
+        raw.description = "1234 5678 !!! ??? 9999 0000".into();
+        let (_, verdict) = run(&raw, Some(Channel::Web));
+        let (Verdict::Accept(record) | Verdict::NeedsInfo(record, _)) = verdict else { panic!("not taken") };
+        assert_eq!(record.locale, "zh-CN", "the deployment's default");
+    }
+
+    #[test]
+    fn contacts_in_free_text_are_masked_and_the_description_sealed() {
+        let mut raw = valid();
+        raw.description = "扫地机器人坏了，请打13812345678或发邮件到zhang.san@example.com".into();
+        raw.customer_request.as_mut().unwrap().detail = "上门前打 139-8765-4321".into();
+        raw.custom_fields.insert("备注".into(), "座机 021-61234567".into());
+        let Verdict::Accept(record) = run(&raw, Some(Channel::Web)).1 else { panic!("not accepted") };
+        assert_eq!(record.description, "扫地机器人坏了，请打138****5678或发邮件到z***@example.com");
+        assert!(record.title.starts_with("扫地机器人坏了，请打138****5678"), "{}", record.title);
+        assert_eq!(record.customer_request.unwrap().detail, "上门前打 139****4321");
+        assert_eq!(record.custom_fields["备注"], "座机 021****4567");
+        let key = ContactKey::from_bytes([1; 32]);
+        assert_eq!(key.open(&record.sealed_description).unwrap(), raw.description);
+        let Verdict::Accept(plain) = run(&valid(), Some(Channel::Web)).1 else { panic!("not accepted") };
+        assert!(plain.sealed_description.is_empty(), "nothing to seal when nothing was masked");
     }
 
     #[test]
