@@ -40,6 +40,10 @@ pub use error::Error;
 
 pub use pipeline::{Intake, Parts, Path, Submission};
 
+/// The largest gRPC request intake decodes (8 MiB); larger ones are
+/// refused by the transport (`OUT_OF_RANGE`).
+pub const GRPC_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Request/reply supplements: `feedback.supplement.<channel>`.
 pub const FEEDBACK_SUPPLEMENT_PREFIX: &str = "feedback.supplement";
 
@@ -132,8 +136,10 @@ pub async fn start(
     let (router, health) =
         kesu_runtime::grpc_router(kesu_proto::v1::intake_service_server::SERVICE_NAME, core.auth_layer(&roles::TABLE));
     health.set_serving::<IntakeServiceServer<grpc::IntakeApi>>().await;
-    // The same ceiling as the broker's default max payload.
-    let api = IntakeServiceServer::new(grpc::IntakeApi::new(intake)).max_decoding_message_size(1024 * 1024);
+    // Well above what the policy allows (at most 50,000 characters of
+    // description, a 256 KiB record), so that oversized text is answered by
+    // the validator naming the field, not by the transport.
+    let api = IntakeServiceServer::new(grpc::IntakeApi::new(intake)).max_decoding_message_size(GRPC_MAX_MESSAGE_BYTES);
     let router = router.add_service(api);
     core.serve(router, health, None).await
 }
