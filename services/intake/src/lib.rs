@@ -15,6 +15,7 @@ mod grpc;
 pub mod language;
 pub mod needs_info;
 mod pipeline;
+pub mod review;
 pub mod roles;
 mod store;
 mod submit;

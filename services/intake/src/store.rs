@@ -210,6 +210,37 @@ pub enum FeedbackKey<'a> {
     Number(&'a str),
 }
 
+/// Feedback waiting for someone (`statuses`: pending review and/or needs
+/// info), oldest first, after the cursor `(received_at, id)`.
+pub async fn list_queue(
+    pool: &sqlx::AnyPool,
+    statuses: &[&str],
+    after: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<(i64, String, Feedback)>, Error> {
+    let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
+    let first = statuses.first().copied().unwrap_or_default();
+    let second = statuses.get(1).copied().unwrap_or(first);
+    let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT received_at, feedback_id, record FROM feedback
+         WHERE status IN ($1, $2) AND (received_at > $3 OR (received_at = $3 AND feedback_id > $4))
+         ORDER BY received_at, feedback_id LIMIT $5",
+    )
+    .bind(first)
+    .bind(second)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(at, id, bytes)| {
+            let feedback = Error::decode("feedback", &id, &bytes)?;
+            Ok((at, id, feedback))
+        })
+        .collect()
+}
+
 /// Rejected submissions, newest first, after the cursor `(received_at, id)`.
 pub async fn list_rejected(
     pool: &sqlx::AnyPool,

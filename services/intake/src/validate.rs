@@ -227,6 +227,7 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
         p.text(&format!("custom_fields[{k:?}]"), &raw.custom_fields[k], limits.max_custom_field_chars, false);
     }
 
+    p.review.extend(crate::review::text_problems("description", &raw.description));
     let customer = check_customer(raw, channel, ctx, &mut p);
     let missing = crate::needs_info::missing(raw);
 
