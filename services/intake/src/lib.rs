@@ -8,6 +8,7 @@
 //! `feedback.evt.<kind>` through the outbox. What cannot be decoded goes to
 //! `dlq.intake`; what cannot be taken is kept and announced as rejected.
 
+mod duplicates;
 mod error;
 mod expiry;
 pub mod free_text;
@@ -64,13 +65,20 @@ pub struct Config {
     /// How long a needs-info feedback waits for the customer's supplement
     /// before it is closed (`NEEDS_INFO_EXPIRY`, default 72h).
     pub needs_info_expiry: std::time::Duration,
+    /// Same customer with near-identical text within this is a duplicate
+    /// (`DEDUP_WINDOW`, default the policy's `intake.dedup_window`; `0s`
+    /// turns the comparison off).
+    pub dedup_window: std::time::Duration,
     pub timers: TimerSettings,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let common = CommonConfig::from_env(env, SERVICE, PORTS)?;
+        let policy_window = common.policy.dedup_window().to_std().unwrap_or_default();
         Ok(Self {
-            common: CommonConfig::from_env(env, SERVICE, PORTS)?,
+            dedup_window: env.duration("DEDUP_WINDOW", policy_window)?,
+            common,
             contact_key: kesu_runtime::contact_key(env)?,
             submit_concurrency: env.bounded("SUBMIT_CONCURRENCY", 64, 1, 4096)? as usize,
             needs_info_expiry: env.duration("NEEDS_INFO_EXPIRY", std::time::Duration::from_secs(72 * 3600))?,
@@ -96,7 +104,17 @@ pub async fn start(
     let timers = Timers::new(core.db.clone(), clock.clone(), core.outbox.clone(), config.timers, &core.metrics);
     let expiry = chrono::Duration::from_std(config.needs_info_expiry)
         .map_err(|e| StartError::Other(format!("NEEDS_INFO_EXPIRY: {e}")))?;
-    let parts = Parts { policy, key: config.contact_key, clock, timers: timers.clone(), needs_info_expiry: expiry };
+    let dedup_window = Some(config.dedup_window)
+        .filter(|w| !w.is_zero())
+        .map(|w| chrono::Duration::from_std(w).unwrap_or(chrono::Duration::MAX));
+    let parts = Parts {
+        policy,
+        key: config.contact_key,
+        clock,
+        timers: timers.clone(),
+        needs_info_expiry: expiry,
+        dedup_window,
+    };
     let intake = Arc::new(Intake::new(core.db.clone(), core.outbox.clone(), parts, &core.metrics));
     let handler = expiry::Expiry { expiry: humantime::format_duration(config.needs_info_expiry).to_string() };
     core.spawn_worker(timers.run(Arc::new(handler), core.shutdown_token()));

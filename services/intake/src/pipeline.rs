@@ -22,7 +22,7 @@ use prometheus_client::metrics::family::Family;
 use prost::Message;
 
 use crate::validate::{self, Verdict, field_error};
-use crate::{free_text, store};
+use crate::{duplicates, free_text, store};
 
 /// Rejected originals up to this size travel (sealed) in the rejected
 /// event; larger ones only in intake's database.
@@ -78,6 +78,8 @@ pub struct Intake {
     pub(crate) timers: Timers,
     /// How long a needs-info feedback waits for its supplement.
     pub(crate) needs_info_expiry: chrono::Duration,
+    /// Same customer, near-identical text within this: a duplicate (`None`: off).
+    pub(crate) dedup_window: Option<chrono::Duration>,
     submissions: Family<SubmissionLabels, Counter>,
 }
 
@@ -88,6 +90,7 @@ pub struct Parts {
     pub clock: Arc<dyn Clock>,
     pub timers: Timers,
     pub needs_info_expiry: chrono::Duration,
+    pub dedup_window: Option<chrono::Duration>,
 }
 
 impl Intake {
@@ -96,8 +99,8 @@ impl Intake {
         metrics.register(|r| {
             r.register("intake_submissions", "Submissions by channel, outcome and path", submissions.clone())
         });
-        let Parts { policy, key, clock, timers, needs_info_expiry } = parts;
-        Self { db, outbox, policy, key, clock, timers, needs_info_expiry, submissions }
+        let Parts { policy, key, clock, timers, needs_info_expiry, dedup_window } = parts;
+        Self { db, outbox, policy, key, clock, timers, needs_info_expiry, dedup_window, submissions }
     }
 
     pub fn db(&self) -> &Database {
@@ -219,6 +222,28 @@ impl Intake {
         if let Some(existing) = store::find_by_external_id(work.conn(), token, &record.external_id).await? {
             return self.duplicate(work, s, channel, &record.external_id, existing, now).await;
         }
+        if let Some(window) = self.dedup_window
+            && let Some(original) = duplicates::find_original(work.conn(), record, window, now).await?
+        {
+            duplicates::insert_merged(work.conn(), token, &record.external_id, &original, to_millis(now), s.original)
+                .await?;
+            let existing = store::Existing {
+                feedback_id: original.feedback_id,
+                feedback_number: original.feedback_number,
+                status: "merged".into(),
+            };
+            return self
+                .announce_duplicate(
+                    work,
+                    s,
+                    channel,
+                    &record.external_id,
+                    existing,
+                    DuplicateReason::SameCustomerText,
+                    now,
+                )
+                .await;
+        }
         let day = now.with_timezone(&self.policy.time_zone()).date_naive();
         let serial = store::next_serial(work.conn(), &day.format("%Y%m%d").to_string()).await?;
         let number = FeedbackNumber::new(&self.policy.doc.intake.number_prefix, day, serial)
@@ -267,6 +292,20 @@ impl Intake {
         existing: store::Existing,
         now: DateTime<Utc>,
     ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
+        self.announce_duplicate(work, s, channel, external_id, existing, DuplicateReason::SameExternalId, now).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn announce_duplicate(
+        &self,
+        work: &mut UnitOfWork,
+        s: &Submission<'_>,
+        channel: Channel,
+        external_id: &str,
+        existing: store::Existing,
+        reason: DuplicateReason,
+        now: DateTime<Utc>,
+    ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
         let token = channel_token(channel).unwrap_or_default();
         let correlation = format!("{token}:{external_id}");
         let event = FeedbackEvent {
@@ -278,7 +317,7 @@ impl Intake {
             kind: Some(feedback_event::Kind::Duplicate(FeedbackDuplicate {
                 original_feedback_id: existing.feedback_id.clone(),
                 original_feedback_number: existing.feedback_number.clone(),
-                reason: DuplicateReason::SameExternalId as i32,
+                reason: reason as i32,
             })),
         };
         emit(work, "duplicate", &event).await?;

@@ -19,7 +19,9 @@ pub async fn find_by_external_id(
     external_id: &str,
 ) -> Result<Option<Existing>, sqlx::Error> {
     let row: Option<(String, String, String)> = sqlx::query_as(
-        "SELECT feedback_id, feedback_number, status FROM feedback WHERE channel = $1 AND external_id = $2",
+        "SELECT feedback_id, feedback_number, status FROM feedback WHERE channel = $1 AND external_id = $2
+         UNION ALL
+         SELECT feedback_id, feedback_number, 'merged' FROM merged_submissions WHERE channel = $1 AND external_id = $2",
     )
     .bind(channel)
     .bind(external_id)
