@@ -228,7 +228,7 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
     }
 
     p.review.extend(crate::review::text_problems("description", &raw.description));
-    let customer = check_customer(raw, channel, ctx, &mut p);
+    let (customer, messageable) = check_customer(raw, channel, ctx, &mut p);
     let missing = crate::needs_info::missing(raw);
 
     if !p.reject.is_empty() {
@@ -285,8 +285,8 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
         entered_by: raw.entered_by.clone(),
         affected_customers: raw.affected_customers,
         issues,
-        // Computed by the intake issue (#8): landline / 400-only customers.
-        no_reachable_contact: false,
+        // Landline / 400-only customers (or none at all): call them.
+        no_reachable_contact: !messageable,
         sealed_description,
     };
     let size = prost::Message::encoded_len(&record);
@@ -309,12 +309,16 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
     }
 }
 
-fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mut Problems) -> CustomerRef {
+/// The customer as recorded, and whether any contact can receive an SMS,
+/// email or app message (a mobile, an email, an app account or WeChat id
+/// given in clear and valid).
+fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mut Problems) -> (CustomerRef, bool) {
     let limits = &ctx.policy.doc.intake;
     let Some(c) = &raw.customer else {
         p.reject("customer", "required", "customer is required (at least a contact or a customer number)");
-        return CustomerRef::default();
+        return (CustomerRef::default(), false);
     };
+    let mut messageable = false;
     p.text("customer.name", &c.name, limits.max_name_chars, false);
     p.text("customer.company", &c.company, limits.max_name_chars, false);
     p.text("customer.customer_number", &c.customer_number, 64, false);
@@ -376,6 +380,10 @@ fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mu
         match ContactValue::parse(kind, &contact.value) {
             Ok(value) => {
                 identity.get_or_insert_with(|| value.identity());
+                messageable |= match &value {
+                    ContactValue::Phone(phone) => phone.can_receive_sms(),
+                    ContactValue::Email(_) | ContactValue::AppAccount(_) | ContactValue::Wechat(_) => true,
+                };
                 contacts.push(ContactPoint {
                     kind: kind as i32,
                     masked: value.masked(),
@@ -402,7 +410,7 @@ fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mu
         })
     };
     let seal = |s: &str| if s.trim().is_empty() { Vec::new() } else { ctx.key.seal(s.trim()) };
-    CustomerRef {
+    let customer = CustomerRef {
         customer_key: ctx.key.pseudonym(&identity),
         masked_name: mask::mask_person_name(&c.name),
         sealed_name: seal(&c.name),
@@ -413,7 +421,8 @@ fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mu
         industry: c.industry.clone(),
         contacts,
         preferred_channel: c.preferred_channel,
-    }
+    };
+    (customer, messageable)
 }
 
 /// A title from the first line of the description, at most 40 characters.
@@ -596,6 +605,30 @@ mod tests {
         assert_eq!(key.open(&record.sealed_description).unwrap(), raw.description);
         let Verdict::Accept(plain) = run(&valid(), Some(Channel::Web)).1 else { panic!("not accepted") };
         assert!(plain.sealed_description.is_empty(), "nothing to seal when nothing was masked");
+    }
+
+    #[test]
+    fn a_customer_with_only_a_landline_or_a_400_number_has_no_reachable_contact() {
+        let (_, Verdict::Accept(record)) = run(&valid(), Some(Channel::Web)) else { panic!("not accepted") };
+        assert!(!record.no_reachable_contact, "a mobile gets SMS");
+        for (kind, value, reachable) in [
+            (ContactKind::Phone, "010-62345678", false),
+            (ContactKind::Phone, "400-123-4567", false),
+            (ContactKind::Email, "zhang@example.com", true),
+            (ContactKind::Wechat, "oABCDEF123456", true),
+        ] {
+            let mut raw = valid();
+            raw.customer.as_mut().unwrap().contacts =
+                vec![Contact { kind: kind as i32, value: value.into(), masked: false }];
+            let (_, Verdict::Accept(record)) = run(&raw, Some(Channel::Phone)) else { panic!("not accepted") };
+            assert_eq!(record.no_reachable_contact, !reachable, "{value}");
+        }
+        let mut raw = valid();
+        raw.customer.as_mut().unwrap().contacts =
+            vec![Contact { kind: ContactKind::Phone as i32, value: "138****5678".into(), masked: true }];
+        raw.customer.as_mut().unwrap().customer_number = "M001".into();
+        let (_, Verdict::Accept(record)) = run(&raw, Some(Channel::Phone)) else { panic!("not accepted") };
+        assert!(record.no_reachable_contact, "a masked number cannot be sent to");
     }
 
     #[test]
