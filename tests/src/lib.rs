@@ -6,6 +6,7 @@
 pub mod analytics;
 pub mod browser;
 pub mod feedback;
+pub mod intake;
 pub mod journey;
 pub mod notification;
 pub mod sla;
@@ -191,6 +192,10 @@ impl TestSystem {
             ("KESU_CONSUMER_ACK_WAIT".into(), "3s".into()),
             ("KESU_CONSUMER_RETRY_DELAY".into(), "100ms".into()),
             ("KESU_OUTBOX_POLL".into(), "100ms".into()),
+            // Tests send the same realistic feedback for many external ids;
+            // same-customer-same-text merging is tested on its own
+            // (tests/tests/intake_duplicates.rs sets a window).
+            ("KESU_INTAKE_DEDUP_WINDOW".into(), "0s".into()),
             (format!("{prefix}DATABASE_URL"), self.databases[service].url().to_string()),
             (format!("{prefix}GRPC_ADDR"), "127.0.0.1:0".into()),
             (format!("{prefix}HTTP_ADDR"), "127.0.0.1:0".into()),
