@@ -41,6 +41,7 @@ pub static TABLE: RoleTable = RoleTable {
         Rpc::action("AddNote", STAFF, TICKET),
         Rpc::read("ListCommonIssues", READERS),
         Rpc::read("GetCommonIssue", READERS),
+        Rpc::read("SearchCases", READERS),
     ],
 };
 

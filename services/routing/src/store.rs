@@ -165,3 +165,37 @@ pub async fn history(pool: &sqlx::AnyPool, ticket_id: &str) -> Result<Vec<Ticket
         })
         .collect())
 }
+
+/// A ticket read inside a unit of work.
+pub async fn get_ticket_in(conn: &mut AnyConnection, ticket_id: &str) -> Result<Option<Ticket>, Error> {
+    let row: Option<(Vec<u8>,)> =
+        sqlx::query_as("SELECT record FROM tickets WHERE ticket_id = $1").bind(ticket_id).fetch_optional(conn).await?;
+    row.map(|(bytes,)| Error::decode("tickets", ticket_id, &bytes)).transpose()
+}
+
+/// Writes a changed ticket if it is still at `expected_version` (compare
+/// and set); `false` if someone changed it meanwhile.
+pub async fn update_ticket(
+    conn: &mut AnyConnection,
+    ticket: &Ticket,
+    expected_version: u64,
+    at_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE tickets SET version = $1, status = $2, priority = $3, department = $4, handler = $5,
+                            updated_at = $6, record = $7
+         WHERE ticket_id = $8 AND version = $9",
+    )
+    .bind(ticket.version as i64)
+    .bind(status_name(ticket.status))
+    .bind(priority_name(ticket.priority))
+    .bind(&ticket.department)
+    .bind(&ticket.handler)
+    .bind(at_ms)
+    .bind(ticket.encode_to_vec())
+    .bind(&ticket.ticket_id)
+    .bind(expected_version as i64)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
