@@ -502,3 +502,66 @@ async fn reclassifying_and_overriding_the_priority_need_a_reason_and_are_recorde
     assert!(!e.to_staff.is_empty());
     system.stop().await;
 }
+
+/// Sends a customer's rating as an adapter does (request/reply).
+async fn customer_rates(system: &TestSystem, payload: Vec<u8>) -> CustomerRatingResponse {
+    use prost::Message;
+    let reply = system.client.request("ticket.rate.web", payload.into()).await.expect("routing answers the rating");
+    CustomerRatingResponse::decode(reply.payload.as_ref()).expect("a CustomerRatingResponse")
+}
+
+fn rating(ticket_id: &str, token: &str, score: u32, external_id: &str) -> Vec<u8> {
+    use prost::Message;
+    CustomerRating {
+        ticket_id: ticket_id.into(),
+        token: token.into(),
+        satisfaction: Some(Satisfaction {
+            score, attitude: score, comment: "师傅很专业".into(), ..Default::default()
+        }),
+        external_id: external_id.into(),
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test]
+async fn a_customer_rates_with_the_survey_token_and_bad_or_reused_tokens_are_refused_and_kept() {
+    let system = system().await;
+    let ticket = ticket_for(&system, "web", &feedback::robot_vacuum("life-rate-1")).await;
+    let ticket = assign_to_handler(&system, &ticket).await;
+    let mut handler = desk(&system, &as_handler()).await;
+    let t = resolve(&mut handler, &ticket, "已更换电源模块").await;
+    let other = ticket_for(&system, "web", &feedback::robot_vacuum("life-rate-2")).await;
+    let key = system.contact_key();
+    let token = key.rating_token(&t.ticket_id, t.survey_round);
+
+    // Someone else's token, or none, rates nothing.
+    let foreign = customer_rates(&system, rating(&t.ticket_id, &key.rating_token(&other.ticket_id, 0), 5, "r-1")).await;
+    assert!(!foreign.accepted);
+    assert_eq!(foreign.field, "token");
+    let bad_score = customer_rates(&system, rating(&t.ticket_id, &token, 9, "r-2")).await;
+    assert_eq!((bad_score.accepted, bad_score.field.as_str()), (false, "satisfaction.score"));
+    let garbage = customer_rates(&system, b"\xff\xff not protobuf".to_vec()).await;
+    assert_eq!((garbage.accepted, garbage.field.as_str()), (false, "payload"));
+
+    let ok = customer_rates(&system, rating(&t.ticket_id, &token, 4, "r-3")).await;
+    assert!(ok.accepted, "{ok:?}");
+    let reused = customer_rates(&system, rating(&t.ticket_id, &token, 1, "r-4")).await;
+    assert!(!reused.accepted);
+    assert_eq!(reused.field, "token");
+    assert!(reused.message.contains("used already"), "{}", reused.message);
+
+    let events = wait_events(&system, &t.ticket_id, t.version + 1).await;
+    let (kind, rated) = events.last().unwrap();
+    assert_eq!((kind.as_str(), rated.actor.as_str()), ("rated", "customer"));
+    let Some(ticket_event::Kind::Rated(r)) = &rated.kind else { panic!("rated") };
+    assert_eq!((r.source.as_str(), r.satisfaction.as_ref().unwrap().score), ("customer", 4));
+    assert_eq!(rated.ticket.as_ref().unwrap().status, TicketStatus::FollowUp as i32);
+
+    // Every refused attempt is kept, as sent, with the field and reason.
+    let db = system.database("routing", kesu_routing::MIGRATIONS).await;
+    let kept = kesu_routing::customer_rating::rejected(db.pool(), 10).await.unwrap();
+    let fields: Vec<(&str, &str)> = kept.iter().map(|r| (r.field.as_str(), r.external_id.as_str())).collect();
+    assert_eq!(fields, [("token", "r-4"), ("payload", ""), ("satisfaction.score", "r-2"), ("token", "r-1")]);
+    assert!(kept.iter().all(|r| r.channel == "web"));
+    system.stop().await;
+}

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use async_nats::HeaderMap;
 use futures::StreamExt;
+use kesu_bus::UnitOfWork;
 use kesu_bus::publish::{CONTENT_TYPE_PROTOBUF, HEADER_CONTENT_TYPE};
 use kesu_domain::ContactKey;
 use kesu_domain::time::to_millis;
@@ -138,6 +139,7 @@ async fn keep(
     response: &CustomerRatingResponse,
     original: &[u8],
 ) -> Result<(), Error> {
+    let mut work = UnitOfWork::begin(&ctx.db).await?;
     sqlx::query(
         "INSERT INTO rejected_ratings (id, channel, ticket_id, external_id, field, reason, at, original)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -150,8 +152,9 @@ async fn keep(
     .bind(&response.message)
     .bind(to_millis(ctx.clock.now()))
     .bind(original)
-    .execute(ctx.db.pool())
+    .execute(work.conn())
     .await?;
+    work.commit(&ctx.outbox).await?;
     Ok(())
 }
 
