@@ -55,3 +55,14 @@ impl From<Error> for Status {
         }
     }
 }
+
+impl From<Error> for kesu_bus::HandleError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Database(_) | Error::ChangedMeanwhile | Error::Conflict { .. } => {
+                kesu_bus::HandleError::Transient(e.to_string())
+            }
+            e => kesu_bus::HandleError::Permanent(e.to_string()),
+        }
+    }
+}

@@ -9,11 +9,11 @@ use kesu_runtime::paging;
 use kesu_storage::Database;
 use tonic::{Request, Response, Status};
 
-use crate::cases;
 use crate::error::Error;
 use crate::lifecycle::{Caller, Context, archive, closing, handling, rating, steering};
 use crate::store::{self, TicketFilter, TicketKey};
 use crate::tickets::{priority_name, status_name};
+use crate::{cases, common_issues};
 
 pub struct TicketApi {
     db: Database,
@@ -34,10 +34,6 @@ fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
 
 fn reply(result: Result<Ticket, Error>) -> Result<Response<Ticket>, Status> {
     result.map(Response::new).map_err(Status::from)
-}
-
-fn pending(action: &str) -> Status {
-    Status::unimplemented(format!("{action} is not available in this version of routing"))
 }
 
 #[tonic::async_trait]
@@ -166,12 +162,39 @@ impl TicketService for TicketApi {
     }
     async fn list_common_issues(
         &self,
-        _: Request<ListCommonIssuesRequest>,
+        request: Request<ListCommonIssuesRequest>,
     ) -> Result<Response<ListCommonIssuesResponse>, Status> {
-        Err(pending("common issues"))
+        let req = request.into_inner();
+        let size = paging::page_size(req.page.as_ref(), 50, 500);
+        let cursor = paging::cursor(req.page.as_ref())?;
+        let status = match CommonIssueStatus::try_from(req.status) {
+            Ok(CommonIssueStatus::Unspecified) => None,
+            Ok(s) => Some(s),
+            Err(_) => {
+                let message = format!("{} is not a known CommonIssueStatus value", req.status);
+                return Err(Error::InvalidArgument { field: "status", message }.into());
+            }
+        };
+        let rows = common_issues::list(self.db.pool(), status, cursor, size).await?;
+        let next_page_token = paging::next_token(&rows, size);
+        Ok(Response::new(ListCommonIssuesResponse {
+            issues: rows.into_iter().map(|(_, _, i)| i).collect(),
+            next_page_token,
+        }))
     }
-    async fn get_common_issue(&self, _: Request<GetCommonIssueRequest>) -> Result<Response<CommonIssue>, Status> {
-        Err(pending("common issues"))
+    async fn get_common_issue(&self, request: Request<GetCommonIssueRequest>) -> Result<Response<CommonIssue>, Status> {
+        let issue = common_issues::get(self.db.pool(), &request.get_ref().common_issue_id)
+            .await?
+            .ok_or(Error::NotFound("no such common issue"))?;
+        Ok(Response::new(issue))
+    }
+    async fn resolve_common_issue(
+        &self,
+        request: Request<ResolveCommonIssueRequest>,
+    ) -> Result<Response<CommonIssue>, Status> {
+        let caller = caller(&request)?;
+        let issue = common_issues::resolve(&self.ctx, &caller, request.get_ref()).await?;
+        Ok(Response::new(issue))
     }
     async fn search_cases(
         &self,

@@ -7,6 +7,7 @@
 //! database; a feedback never gets two tickets (unique per feedback).
 
 mod cases;
+pub mod common_issues;
 pub mod customer_rating;
 mod error;
 mod grpc;
@@ -68,7 +69,10 @@ pub async fn start(
         policy: policy.clone(),
         clock: clock.clone(),
     });
-    core.consume(ConsumerSpec::new(FEEDBACK, SERVICE, settings), Arc::new(FeedbackEvents { policy, clock }));
+    core.consume(
+        ConsumerSpec::new(FEEDBACK, SERVICE, settings),
+        Arc::new(FeedbackEvents { policy, clock, lifecycle: lifecycle.clone() }),
+    );
 
     // Customers' ratings through adapters (request/reply, queue group).
     let subject = format!("{}.>", customer_rating::RATE_PREFIX);
@@ -100,6 +104,7 @@ pub async fn start(
 struct FeedbackEvents {
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
+    lifecycle: Arc<lifecycle::Context>,
 }
 
 impl Handler for FeedbackEvents {
@@ -152,6 +157,7 @@ impl FeedbackEvents {
             kind: Some(ticket_event::Kind::Created(TicketCreated {})),
         };
         work.emit_protobuf(subjects::ticket_event("created"), &event_id, type_names::TICKET_EVENT, &out).await?;
+        common_issues::report(&self.lifecycle, work, &ticket.ticket_id).await?;
         tracing::debug!(feedback_number = %ticket.feedback_number, ticket_id = %ticket.ticket_id, "ticket created");
         Ok(())
     }

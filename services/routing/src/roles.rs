@@ -42,6 +42,7 @@ pub static TABLE: RoleTable = RoleTable {
         Rpc::read("ListCommonIssues", READERS),
         Rpc::read("GetCommonIssue", READERS),
         Rpc::read("SearchCases", READERS),
+        Rpc::action("ResolveCommonIssue", STEERING, "common_issue_id"),
     ],
 };
 

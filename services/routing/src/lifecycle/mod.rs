@@ -44,6 +44,8 @@ pub struct Context {
 pub enum Caller {
     Staff(Staff),
     Customer,
+    /// Routing itself (e.g. linking a report to a common issue).
+    System,
 }
 
 impl Caller {
@@ -52,6 +54,7 @@ impl Caller {
         match self {
             Caller::Staff(s) => &s.id,
             Caller::Customer => "customer",
+            Caller::System => "system",
         }
     }
 

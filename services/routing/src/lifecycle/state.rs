@@ -30,6 +30,8 @@ pub enum Action {
     SetPriority,
     Escalate,
     Resolve,
+    /// Resolved with its common issue, in one action for every linked ticket.
+    ResolveWithCommonIssue,
     /// A satisfaction rating 1–5.
     Rate {
         score: u32,
@@ -54,6 +56,7 @@ impl Action {
             Action::SetPriority => "set the priority",
             Action::Escalate => "escalate",
             Action::Resolve => "resolve",
+            Action::ResolveWithCommonIssue => "resolve with the common issue",
             Action::Rate { .. } => "rate",
             Action::Reopen => "reopen",
             Action::Close => "close",
@@ -198,6 +201,10 @@ impl Lifecycle {
                 Acknowledged | InProgress | Reopened => to(Resolved),
                 Assigned => Err(refuse("; acknowledge it first")),
                 WaitingOnCustomer => Err(refuse("; resume it first")),
+                _ => Err(refuse("")),
+            },
+            Action::ResolveWithCommonIssue => match s {
+                _ if is_open(s) => to(Resolved),
                 _ => Err(refuse("")),
             },
             Action::Rate { score } => match s {
@@ -423,7 +430,15 @@ mod tests {
         assert_eq!(go(at(Assigned), Action::Reassign { to_handler: false }), Ok(New));
     }
 
-    const ALL: [Action; 17] = [
+    #[test]
+    fn a_common_issue_resolves_every_open_linked_ticket() {
+        for s in [New, Triage, Assigned, Acknowledged, InProgress, WaitingOnCustomer, Reopened] {
+            assert_eq!(go(at(s), Action::ResolveWithCommonIssue), Ok(Resolved), "{s:?}");
+        }
+        assert!(go(at(Closed), Action::ResolveWithCommonIssue).is_err());
+    }
+
+    const ALL: [Action; 18] = [
         Action::Acknowledge,
         Action::RecordProgress,
         Action::WaitOnCustomer,
@@ -435,6 +450,7 @@ mod tests {
         Action::SetPriority,
         Action::Escalate,
         Action::Resolve,
+        Action::ResolveWithCommonIssue,
         Action::Rate { score: 2 },
         Action::Rate { score: 5 },
         Action::Reopen,
