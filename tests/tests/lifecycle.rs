@@ -10,7 +10,7 @@ use kesu_proto::v1::*;
 use kesu_system_tests::lifecycle::{
     Desk, agent, as_handler, as_manager, at, desk, events_of, member, supervisor, ticket_for, wait_events,
 };
-use kesu_system_tests::{Backend, Role, TestSystem, feedback};
+use kesu_system_tests::{Backend, Role, TestSystem, WAIT, eventually, feedback};
 use tonic::Code;
 
 async fn system() -> TestSystem {
@@ -563,5 +563,82 @@ async fn a_customer_rates_with_the_survey_token_and_bad_or_reused_tokens_are_ref
     let fields: Vec<(&str, &str)> = kept.iter().map(|r| (r.field.as_str(), r.external_id.as_str())).collect();
     assert_eq!(fields, [("token", "r-4"), ("payload", ""), ("satisfaction.score", "r-2"), ("token", "r-1")]);
     assert!(kept.iter().all(|r| r.channel == "web"));
+    system.stop().await;
+}
+
+async fn queue(system: &TestSystem, staff: &kesu_auth::Staff, queue: TicketQueue) -> Vec<String> {
+    let mut d = desk(system, staff).await;
+    let request = ListTicketsRequest { queue: queue as i32, ..Default::default() };
+    d.list_tickets(request).await.unwrap().into_inner().tickets.into_iter().map(|t| t.ticket_id).collect()
+}
+
+/// Publishes an SLA event as sla-timer would.
+async fn sla_event(system: &TestSystem, kind: &str, ticket_id: &str, event: sla_event::Kind) {
+    use prost::Message;
+    let id = uuid::Uuid::now_v7().to_string();
+    let clock = SlaClock { ticket_id: ticket_id.into(), kind: SlaClockKind::Resolution as i32, ..Default::default() };
+    let kind_with_clock = match event {
+        sla_event::Kind::Warning(w) => sla_event::Kind::Warning(SlaWarning { clock: Some(clock), ..w }),
+        sla_event::Kind::Met(_) => sla_event::Kind::Met(SlaMet { clock: Some(clock) }),
+        other => other,
+    };
+    let message = SlaEvent {
+        meta: Some(EventMeta { event_id: id.clone(), ..Default::default() }),
+        ticket_id: ticket_id.into(),
+        kind: Some(kind_with_clock),
+        ..Default::default()
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", id.as_str());
+    headers.insert("Kesu-Type", "kesu.v1.SlaEvent");
+    let subject = format!("sla.evt.{kind}");
+    system.js.publish_with_headers(subject, headers, message.encode_to_vec().into()).await.unwrap().await.unwrap();
+}
+
+#[tokio::test]
+async fn work_queues_show_mine_my_department_unclassified_waiting_and_at_risk() {
+    let system = TestSystem::start_with(Backend::Sqlite, &["intake", "routing", "sla-timer"], &[]).await;
+    let ticket = ticket_for(&system, "web", &feedback::robot_vacuum("life-q-1")).await;
+    let ticket = assign_to_handler(&system, &ticket).await;
+    let mut vague = feedback::robot_vacuum("life-q-2");
+    vague.problem_type = String::new();
+    vague.problem_cause = String::new();
+    vague.product = String::new();
+    vague.description = "请尽快联系我".into();
+    let unclassified = ticket_for(&system, "web", &vague).await;
+    assert_eq!(unclassified.status, TicketStatus::Triage as i32, "a text without a hint stays unclassified");
+
+    let id = vec![ticket.ticket_id.clone()];
+    assert_eq!(queue(&system, &as_handler(), TicketQueue::Mine).await, id);
+    let co_handler = member("s-as-02", Role::Handler, "after_sales");
+    assert_eq!(queue(&system, &co_handler, TicketQueue::Mine).await, id, "co-handlers see it too");
+    assert!(queue(&system, &member("s-as-03", Role::Handler, "after_sales"), TicketQueue::Mine).await.is_empty());
+    assert_eq!(queue(&system, &as_manager(), TicketQueue::MyDepartment).await, id);
+    let ops = member("s-ops-head", Role::DepartmentManager, "operations");
+    assert!(queue(&system, &ops, TicketQueue::MyDepartment).await.is_empty());
+    assert_eq!(queue(&system, &agent(), TicketQueue::Unclassified).await, vec![unclassified.ticket_id.clone()]);
+
+    let mut handler = desk(&system, &as_handler()).await;
+    let t = handler.acknowledge(AcknowledgeRequest { ticket: at(&ticket) }).await.unwrap().into_inner();
+    assert!(queue(&system, &agent(), TicketQueue::WaitingOnCustomer).await.is_empty());
+    let request = WaitOnCustomerRequest { ticket: at(&t), reason: "等待客户在家时间".into() };
+    handler.wait_on_customer(request).await.unwrap();
+    assert_eq!(queue(&system, &agent(), TicketQueue::WaitingOnCustomer).await, id);
+
+    // sla-timer warns: the ticket is at risk until its clock is met.
+    assert!(queue(&system, &supervisor(), TicketQueue::AtRisk).await.is_empty());
+    let warning = SlaWarning { clock: None, percent_elapsed: 80 };
+    sla_event(&system, "warning", &ticket.ticket_id, sla_event::Kind::Warning(warning)).await;
+    let at_risk = eventually("the ticket at risk", WAIT, || async {
+        let q = queue(&system, &supervisor(), TicketQueue::AtRisk).await;
+        (!q.is_empty()).then_some(q)
+    })
+    .await;
+    assert_eq!(at_risk, id);
+    sla_event(&system, "met", &ticket.ticket_id, sla_event::Kind::Met(SlaMet { clock: None })).await;
+    eventually("no longer at risk", WAIT, || async {
+        queue(&system, &supervisor(), TicketQueue::AtRisk).await.is_empty().then_some(())
+    })
+    .await;
     system.stop().await;
 }

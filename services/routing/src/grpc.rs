@@ -32,6 +32,39 @@ fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
     Ok(Caller::Staff(staff.clone()))
 }
 
+/// Narrows a ticket list to a work queue of the caller.
+fn queue(filter: &mut TicketFilter, queue: i32, staff: Option<&kesu_auth::Staff>) -> Result<(), Status> {
+    let queue = TicketQueue::try_from(queue).map_err(|_| Error::InvalidArgument {
+        field: "queue",
+        message: format!("{queue} is not a known TicketQueue value"),
+    })?;
+    let staff = || staff.ok_or_else(|| Status::unauthenticated("no verified staff token"));
+    match queue {
+        TicketQueue::Unspecified => {}
+        TicketQueue::Mine => filter.member = staff()?.id.clone(),
+        TicketQueue::MyDepartment => {
+            let department = staff()?.department.clone();
+            if department.is_empty() {
+                let message = "your token names no department".into();
+                return Err(Error::InvalidArgument { field: "queue", message }.into());
+            }
+            filter.department = department;
+        }
+        TicketQueue::Unclassified => filter.statuses.push(status_name(TicketStatus::Triage as i32)),
+        TicketQueue::WaitingOnCustomer => filter.statuses.push(status_name(TicketStatus::WaitingOnCustomer as i32)),
+        TicketQueue::AtRisk => {
+            filter.at_risk = true;
+            if filter.statuses.is_empty() {
+                use TicketStatus::*;
+                for s in [New, Triage, Assigned, Acknowledged, InProgress, WaitingOnCustomer, Reopened] {
+                    filter.statuses.push(status_name(s as i32));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn reply(result: Result<Ticket, Error>) -> Result<Response<Ticket>, Status> {
     result.map(Response::new).map_err(Status::from)
 }
@@ -55,6 +88,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<ListTicketsRequest>,
     ) -> Result<Response<ListTicketsResponse>, Status> {
+        let staff = kesu_auth::staff(&request).cloned();
         let req = request.into_inner();
         let size = paging::page_size(req.page.as_ref(), 50, 500);
         let cursor = paging::cursor(req.page.as_ref())?;
@@ -70,7 +104,7 @@ impl TicketService for TicketApi {
             let message = format!("{} is not a known Priority value", req.priority);
             return Err(Error::InvalidArgument { field: "priority", message }.into());
         }
-        let filter = TicketFilter {
+        let mut filter = TicketFilter {
             statuses,
             department: req.department,
             handler: req.handler,
@@ -80,7 +114,9 @@ impl TicketService for TicketApi {
                 .and_then(kesu_domain::channel_token)
                 .unwrap_or_default()
                 .to_string(),
+            ..Default::default()
         };
+        queue(&mut filter, req.queue, staff.as_ref())?;
         let rows = store::list_tickets(self.db.pool(), &filter, cursor, size).await?;
         let next_page_token = paging::next_token(&rows, size);
         Ok(Response::new(ListTicketsResponse {

@@ -13,6 +13,7 @@ mod error;
 mod grpc;
 pub mod lifecycle;
 pub mod roles;
+mod sla_risk;
 mod store;
 pub mod tickets;
 
@@ -69,6 +70,12 @@ pub async fn start(
         policy: policy.clone(),
         clock: clock.clone(),
     });
+    // sla-timer's warnings and breaches feed the "at risk" queue; without
+    // sla-timer routing still works (not part of readiness).
+    let sla = ConsumerSpec::new(subjects::SLA, SERVICE, settings.clone());
+    let sla_events = Arc::new(sla_risk::SlaEvents { clock: clock.clone() });
+    let sla = kesu_bus::Consumer::new(&core.bus, &core.db, &core.outbox, sla, sla_events);
+    core.spawn_worker(sla.run(core.shutdown_token(), |_, _| {}));
     core.consume(
         ConsumerSpec::new(FEEDBACK, SERVICE, settings),
         Arc::new(FeedbackEvents { policy, clock, lifecycle: lifecycle.clone() }),
