@@ -558,8 +558,8 @@ async fn a_customer_rates_with_the_survey_token_and_bad_or_reused_tokens_are_ref
     assert_eq!(rated.ticket.as_ref().unwrap().status, TicketStatus::FollowUp as i32);
 
     // Every refused attempt is kept, as sent, with the field and reason.
-    let db = system.database("routing", kesu_routing::MIGRATIONS).await;
-    let kept = kesu_routing::customer_rating::rejected(db.pool(), 10).await.unwrap();
+    let mut agent = desk(&system, &agent()).await;
+    let kept = agent.list_rejected_ratings(ListRejectedRatingsRequest::default()).await.unwrap().into_inner().ratings;
     let fields: Vec<(&str, &str)> = kept.iter().map(|r| (r.field.as_str(), r.external_id.as_str())).collect();
     assert_eq!(fields, [("token", "r-4"), ("payload", ""), ("satisfaction.score", "r-2"), ("token", "r-1")]);
     assert!(kept.iter().all(|r| r.channel == "web"));

@@ -15,7 +15,7 @@ use kesu_bus::UnitOfWork;
 use kesu_bus::publish::{CONTENT_TYPE_PROTOBUF, HEADER_CONTENT_TYPE};
 use kesu_domain::ContactKey;
 use kesu_domain::time::to_millis;
-use kesu_proto::v1::{CustomerRating, CustomerRatingResponse, TicketRef};
+use kesu_proto::v1::{CustomerRating, CustomerRatingResponse, RejectedRating, TicketRef};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -158,32 +158,34 @@ async fn keep(
     Ok(())
 }
 
-/// A refused rating as kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedRating {
-    pub channel: String,
-    pub ticket_id: String,
-    pub external_id: String,
-    pub field: String,
-    pub reason: String,
-}
-
-/// The latest refused ratings, newest first.
-pub async fn rejected(pool: &sqlx::AnyPool, limit: i64) -> Result<Vec<RejectedRating>, Error> {
-    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
-        "SELECT channel, ticket_id, external_id, field, reason FROM rejected_ratings ORDER BY at DESC, id DESC LIMIT $1",
+/// Refused ratings newest first, after the cursor `(at, id)`.
+pub async fn rejected(
+    pool: &sqlx::AnyPool,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<(i64, String, RejectedRating)>, Error> {
+    let (before_at, before_id) = before.unwrap_or((i64::MAX, "\u{10FFFF}".into()));
+    let rows: Vec<(i64, String, String, String, String, String, String)> = sqlx::query_as(
+        "SELECT at, id, channel, ticket_id, external_id, field, reason FROM rejected_ratings
+         WHERE at < $1 OR (at = $1 AND id < $2) ORDER BY at DESC, id DESC LIMIT $3",
     )
+    .bind(before_at)
+    .bind(before_id)
     .bind(limit)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(channel, ticket_id, external_id, field, reason)| RejectedRating {
-            channel,
-            ticket_id,
-            external_id,
-            field,
-            reason,
+        .map(|(at, id, channel, ticket_id, external_id, field, reason)| {
+            let rating = RejectedRating {
+                channel,
+                ticket_id,
+                external_id,
+                field,
+                reason,
+                at: Some(kesu_domain::time::millis_to_timestamp(at)),
+            };
+            (at, id, rating)
         })
         .collect())
 }

@@ -244,4 +244,18 @@ impl TicketService for TicketApi {
         let next_page_token = paging::next_token(&rows, size);
         Ok(Response::new(SearchCasesResponse { cases: rows.into_iter().map(|(_, _, c)| c).collect(), next_page_token }))
     }
+    async fn list_rejected_ratings(
+        &self,
+        request: Request<ListRejectedRatingsRequest>,
+    ) -> Result<Response<ListRejectedRatingsResponse>, Status> {
+        let req = request.into_inner();
+        let size = paging::page_size(req.page.as_ref(), 50, 500);
+        let cursor = paging::cursor(req.page.as_ref())?;
+        let rows = crate::customer_rating::rejected(self.db.pool(), cursor, size).await?;
+        let next_page_token = paging::next_token(&rows, size);
+        Ok(Response::new(ListRejectedRatingsResponse {
+            ratings: rows.into_iter().map(|(_, _, r)| r).collect(),
+            next_page_token,
+        }))
+    }
 }

@@ -43,6 +43,7 @@ pub static TABLE: RoleTable = RoleTable {
         Rpc::read("GetCommonIssue", READERS),
         Rpc::read("SearchCases", READERS),
         Rpc::action("ResolveCommonIssue", STEERING, "common_issue_id"),
+        Rpc::read("ListRejectedRatings", &[Agent, Supervisor, DepartmentManager, Director, Admin]),
     ],
 };
 
