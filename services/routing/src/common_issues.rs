@@ -328,3 +328,33 @@ pub async fn resolve(ctx: &Context, caller: &Caller, req: &ResolveCommonIssueReq
     work.commit(&ctx.outbox).await?;
     Ok(issue)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kesu_proto::v1::{Classification, CustomerRef};
+
+    fn ticket(type_code: &str, cause: &str, product: &str, customer: &str) -> Ticket {
+        Ticket {
+            classification: Some(Classification {
+                type_code: type_code.into(),
+                cause_code: cause.into(),
+                ..Default::default()
+            }),
+            product: product.into(),
+            customer: Some(CustomerRef { customer_key: customer.into(), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reports_are_keyed_by_type_cause_and_product() {
+        let a = issue_key(&ticket("product_quality", "defect", " X1 ", "k1")).unwrap();
+        assert_eq!(a, issue_key(&ticket("product_quality", "defect", "x1", "k2")).unwrap());
+        assert_ne!(a, issue_key(&ticket("product_quality", "defect", "X2", "k1")).unwrap());
+        assert_ne!(a, issue_key(&ticket("product_quality", "batch_problem", "X1", "k1")).unwrap());
+        assert!(issue_key(&ticket("product_quality", "", "X1", "k1")).is_none(), "no cause");
+        assert!(issue_key(&ticket("", "", "", "k1")).is_none(), "unclassified");
+        assert!(issue_key(&ticket("product_quality", "defect", "X1", "")).is_none(), "no customer to count");
+    }
+}

@@ -90,3 +90,35 @@ pub async fn archive(ctx: &Context, caller: &Caller, req: &ArchiveRequest) -> Re
         .await
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_archive_number_follows_the_feedback_number() {
+        let t = Ticket { feedback_number: "FB202611240001".into(), ticket_id: "t".into(), ..Default::default() };
+        assert_eq!(archive_number(&t), "KB202611240001");
+    }
+
+    #[test]
+    fn keywords_are_merged_lower_cased_and_a_case_needs_its_analysis() {
+        let a = vec![" Battery ".to_string(), "电池".to_string()];
+        let b = vec!["battery".to_string(), "".to_string()];
+        assert_eq!(keywords(&[&a, &b]).unwrap(), ["battery", "电池"]);
+        let entry = CaseEntry {
+            problem: "续航短".into(),
+            root_cause: "电芯批次".into(),
+            solution: "".into(),
+            ..Default::default()
+        };
+        let Err(Error::InvalidArgument { field, .. }) = check_entry(Some(&entry), vec!["battery".into()]) else {
+            panic!("accepted without a solution")
+        };
+        assert_eq!(field, "case_entry.solution");
+        let entry = CaseEntry { solution: "换电池".into(), ..entry };
+        assert!(check_entry(Some(&entry), vec![]).is_err(), "no keywords");
+        assert_eq!(check_entry(Some(&entry), vec!["battery".into()]).unwrap().keywords, ["battery"]);
+        assert!(check_entry(None, vec!["battery".into()]).is_err());
+    }
+}

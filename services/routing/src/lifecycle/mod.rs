@@ -272,3 +272,47 @@ pub fn required(field: &'static str, value: &str, why: &str) -> Result<String, E
     }
     Ok(v.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(handler: &str, co: &[&str], department: &str) -> Ticket {
+        Ticket {
+            handler: handler.into(),
+            co_handlers: co.iter().map(|s| s.to_string()).collect(),
+            department: department.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_handler_acts_on_their_own_tickets_a_manager_on_their_departments() {
+        let t = ticket("s-as-01", &["s-as-02"], "after_sales");
+        assert!(in_scope(&Staff::new("s-as-01", Role::Handler, "after_sales"), &t));
+        assert!(in_scope(&Staff::new("s-as-02", Role::Handler, "after_sales"), &t), "co-handler");
+        assert!(!in_scope(&Staff::new("s-as-03", Role::Handler, "after_sales"), &t));
+        assert!(in_scope(&Staff::new("s-as-head", Role::DepartmentManager, "after_sales"), &t));
+        assert!(!in_scope(&Staff::new("s-ops-head", Role::DepartmentManager, "operations"), &t));
+        assert!(!in_scope(&Staff::new("m", Role::DepartmentManager, ""), &ticket("", &[], "")), "no department");
+        assert!(in_scope(&Staff::new("s-sup-01", Role::Supervisor, "triage"), &t));
+        assert!(in_scope(&Staff::new("s-cs-01", Role::Agent, "customer_service"), &t));
+    }
+
+    #[test]
+    fn required_text_is_trimmed_and_bounded() {
+        assert_eq!(required("reason", "  缺件  ", "why").unwrap(), "缺件");
+        let e = required("reason", " ", "a reason is required").unwrap_err();
+        assert_eq!(e.to_string(), "reason: a reason is required");
+        assert!(required("note", &"字".repeat(4001), "").is_err());
+    }
+
+    #[test]
+    fn actors_are_the_staff_id_customer_or_system() {
+        assert_eq!(Caller::Staff(Staff::new("s-as-01", Role::Handler, "after_sales")).actor(), "s-as-01");
+        assert_eq!(Caller::Customer.actor(), "customer");
+        assert_eq!(Caller::System.actor(), "system");
+        assert!(Caller::Staff(Staff::new("s", Role::Supervisor, "")).state_actor().supervisor);
+        assert!(!Caller::Customer.state_actor().supervisor);
+    }
+}

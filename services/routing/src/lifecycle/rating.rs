@@ -117,3 +117,31 @@ pub async fn rate(ctx: &Context, caller: &Caller, req: &RateRequest) -> Result<T
         .await
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_are_one_to_five_and_dimensions_zero_to_five() {
+        let ok = Satisfaction {
+            score: 3,
+            response_speed: 0,
+            result: 5,
+            attitude: 1,
+            communication: 2,
+            ..Default::default()
+        };
+        assert_eq!(check(Some(&ok)).unwrap().score, 3);
+        for (bad, field) in [
+            (Satisfaction { score: 0, ..Default::default() }, "satisfaction.score"),
+            (Satisfaction { score: 6, ..Default::default() }, "satisfaction.score"),
+            (Satisfaction { score: 4, attitude: 6, ..Default::default() }, "satisfaction.attitude"),
+            (Satisfaction { score: 4, comment: "很".repeat(2001), ..Default::default() }, "satisfaction.comment"),
+        ] {
+            let Err(Error::InvalidArgument { field: f, .. }) = check(Some(&bad)) else { panic!("{bad:?} accepted") };
+            assert_eq!(f, field);
+        }
+        assert!(check(None).is_err());
+    }
+}
