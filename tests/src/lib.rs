@@ -8,6 +8,7 @@ pub mod browser;
 pub mod feedback;
 pub mod intake;
 pub mod journey;
+pub mod lifecycle;
 pub mod notification;
 pub mod sla;
 
@@ -239,6 +240,11 @@ impl TestSystem {
     /// The database URL a service was configured with (to inspect or break it).
     pub fn database_url(&self, service: &str) -> &str {
         self.databases[service].url()
+    }
+
+    /// The deployment's contact key (e.g. to compute a survey's rating token).
+    pub fn contact_key(&self) -> kesu_domain::ContactKey {
+        kesu_domain::ContactKey::from_base64(&self.contact_key).expect("the test contact key is valid")
     }
 
     /// Signs tokens the services accept (the shared HS256 secret).

@@ -6,9 +6,14 @@
 //! staff ticket API over gRPC. Replicas share the durable consumer and the
 //! database; a feedback never gets two tickets (unique per feedback).
 
+mod cases;
+pub mod common_issues;
+pub mod customer_rating;
 mod error;
 mod grpc;
+pub mod lifecycle;
 pub mod roles;
+mod sla_risk;
 mod store;
 pub mod tickets;
 
@@ -37,11 +42,13 @@ pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
+    /// Checks customers' rating tokens (`CONTACT_KEY`, as intake's and notification's).
+    pub contact_key: kesu_domain::ContactKey,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self { common: CommonConfig::from_env(env, SERVICE, PORTS)? })
+        Ok(Self { common: CommonConfig::from_env(env, SERVICE, PORTS)?, contact_key: kesu_runtime::contact_key(env)? })
     }
 }
 
@@ -57,12 +64,45 @@ pub async fn start(
     let settings = config.common.consumer.clone();
     let policy = config.common.policy.clone();
     let mut core = ServiceCore::start(config.common, MIGRATIONS, shutdown).await?;
-    core.consume(ConsumerSpec::new(FEEDBACK, SERVICE, settings), Arc::new(FeedbackEvents { policy, clock }));
+    let lifecycle = Arc::new(lifecycle::Context {
+        db: core.db.clone(),
+        outbox: core.outbox.clone(),
+        policy: policy.clone(),
+        clock: clock.clone(),
+    });
+    // sla-timer's warnings and breaches feed the "at risk" queue; without
+    // sla-timer routing still works (not part of readiness).
+    let sla = ConsumerSpec::new(subjects::SLA, SERVICE, settings.clone());
+    let sla_events = Arc::new(sla_risk::SlaEvents { clock: clock.clone() });
+    let sla = kesu_bus::Consumer::new(&core.bus, &core.db, &core.outbox, sla, sla_events);
+    core.spawn_worker(sla.run(core.shutdown_token(), |_, _| {}));
+    core.consume(
+        ConsumerSpec::new(FEEDBACK, SERVICE, settings),
+        Arc::new(FeedbackEvents { policy, clock, lifecycle: lifecycle.clone() }),
+    );
+
+    // Customers' ratings through adapters (request/reply, queue group).
+    let subject = format!("{}.>", customer_rating::RATE_PREFIX);
+    let subscriber = core
+        .bus
+        .client()
+        .queue_subscribe(subject.clone(), SERVICE.to_string())
+        .await
+        .map_err(|e| StartError::Other(format!("subscribing to {subject}: {e}")))?;
+    // A round trip, so the server has registered the subscription once we serve.
+    core.bus
+        .jetstream()
+        .get_stream(subjects::TICKETS.name)
+        .await
+        .map_err(|e| StartError::Other(format!("confirming the {subject} subscription: {e}")))?;
+    let (client, token) = (core.bus.client().clone(), core.shutdown_token());
+    let key = Arc::new(config.contact_key);
+    core.spawn_worker(customer_rating::serve(client, lifecycle.clone(), key, subscriber, token));
 
     let (router, health) =
         kesu_runtime::grpc_router(kesu_proto::v1::ticket_service_server::SERVICE_NAME, core.auth_layer(&roles::TABLE));
     health.set_serving::<TicketServiceServer<grpc::TicketApi>>().await;
-    let router = router.add_service(TicketServiceServer::new(grpc::TicketApi::new(core.db.clone())));
+    let router = router.add_service(TicketServiceServer::new(grpc::TicketApi::new(lifecycle)));
     core.serve(router, health, None).await
 }
 
@@ -71,6 +111,7 @@ pub async fn start(
 struct FeedbackEvents {
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
+    lifecycle: Arc<lifecycle::Context>,
 }
 
 impl Handler for FeedbackEvents {
@@ -123,6 +164,7 @@ impl FeedbackEvents {
             kind: Some(ticket_event::Kind::Created(TicketCreated {})),
         };
         work.emit_protobuf(subjects::ticket_event("created"), &event_id, type_names::TICKET_EVENT, &out).await?;
+        common_issues::report(&self.lifecycle, work, &ticket.ticket_id).await?;
         tracing::debug!(feedback_number = %ticket.feedback_number, ticket_id = %ticket.ticket_id, "ticket created");
         Ok(())
     }

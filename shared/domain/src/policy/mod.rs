@@ -9,6 +9,7 @@
 //! own module here.
 
 pub mod calendar;
+pub mod common_issues;
 pub mod intake;
 pub mod notification;
 pub mod sla;
@@ -70,6 +71,8 @@ pub struct PolicyDoc {
     pub staff: StaffPolicy,
     pub templates: TemplatesPolicy,
     pub notification: NotificationPolicy,
+    #[serde(default)]
+    pub common_issues: common_issues::CommonIssuesPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +94,7 @@ pub struct Policy {
     notification: NotificationRules,
     dedup_window: Duration,
     default_priority: Priority,
+    common_issues: common_issues::CommonIssueRules,
 }
 
 impl Policy {
@@ -159,7 +163,19 @@ impl Policy {
         let notification = notification::build(&doc.notification, &templates)?;
         let default_language = language_of(&doc.deployment.default_locale);
         let staff = staff::build(&doc.staff, &doc.departments, &doc.taxonomy, &calendar, default_language)?;
-        Ok(Self { doc, time_zone, calendar, sla, staff, templates, notification, dedup_window, default_priority })
+        let common_issues = common_issues::build(&doc.common_issues)?;
+        Ok(Self {
+            doc,
+            time_zone,
+            calendar,
+            sla,
+            staff,
+            templates,
+            notification,
+            dedup_window,
+            default_priority,
+            common_issues,
+        })
     }
 
     pub fn time_zone(&self) -> Tz {
@@ -172,6 +188,11 @@ impl Policy {
 
     pub fn sla(&self) -> &SlaTable {
         &self.sla
+    }
+
+    /// When reports become a common issue (`[common_issues]`).
+    pub fn common_issues(&self) -> &common_issues::CommonIssueRules {
+        &self.common_issues
     }
 
     pub fn staff(&self) -> &StaffDirectory {
