@@ -6,6 +6,7 @@
 //! staff ticket API over gRPC. Replicas share the durable consumer and the
 //! database; a feedback never gets two tickets (unique per feedback).
 
+pub mod classify;
 mod error;
 mod grpc;
 pub mod roles;
