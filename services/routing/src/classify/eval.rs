@@ -56,6 +56,8 @@ pub struct Report {
     pub confusion: BTreeMap<(String, String), usize>,
     /// Samples whose type was wrong: (id, expected, predicted, text).
     pub type_errors: Vec<(String, String, String, String)>,
+    /// Samples whose nature or request was wrong: (what, id, expected, predicted, text).
+    pub label_errors: Vec<(&'static str, String, String, String, String)>,
 }
 
 /// Reads every sample and scores what the classifier says.
@@ -67,11 +69,28 @@ pub fn evaluate(classifier: &Classifier, samples: &[Sample]) -> Report {
         r.type_.add(&s.type_code, type_right);
         let cause_expected = format!("{}.{}", s.type_code, s.cause_code);
         r.cause.add(cause_expected.trim_matches('.'), type_right && got.cause_code == s.cause_code);
-        r.nature.add(&s.nature, nature_label(got.nature as i32) == s.nature);
-        r.request.add(&s.request, request_label(got.request as i32) == s.request);
+        let (nature, request) = (nature_label(got.nature as i32), request_label(got.request as i32));
+        r.nature.add(&s.nature, nature == s.nature);
+        r.request.add(&s.request, request == s.request);
+        for (what, expected, got) in [("nature", &s.nature, nature), ("request", &s.request, request)] {
+            if *expected != got {
+                r.label_errors.push((what, s.id.clone(), expected.clone(), got, s.text.clone()));
+            }
+        }
         *r.confusion.entry((label(&s.type_code), label(&got.type_code))).or_default() += 1;
         if !type_right {
-            r.type_errors.push((s.id.clone(), label(&s.type_code), label(&got.type_code), s.text.clone()));
+            let why = format!(
+                "guess {} at {:.2}, evidence [{}]",
+                label(&got.best_guess),
+                got.confidence,
+                got.evidence.join(", ")
+            );
+            r.type_errors.push((
+                s.id.clone(),
+                label(&s.type_code),
+                format!("{} ({why})", label(&got.type_code)),
+                s.text.clone(),
+            ));
         }
     }
     r
@@ -117,6 +136,10 @@ impl Report {
             let _ = writeln!(out, "  -- type errors");
             for (id, expected, got, text) in &self.type_errors {
                 let _ = writeln!(out, "     {id}: expected {expected}, got {got}: {text}");
+            }
+            let _ = writeln!(out, "  -- nature and request errors");
+            for (what, id, expected, got, text) in &self.label_errors {
+                let _ = writeln!(out, "     {id} {what}: expected {expected}, got {got}: {text}");
             }
         }
         out

@@ -27,6 +27,7 @@ pub struct Classifier {
     prior: f64,
     runner_up_weight: f64,
     stated_type_wins: Vec<String>,
+    natures_without_type: Vec<RequestNature>,
     default_nature: RequestNature,
     default_request: CustomerRequestKind,
 }
@@ -56,7 +57,8 @@ pub struct Reading {
     pub type_code: String,
     pub cause_code: String,
     pub confidence: f64,
-    /// The terms that speak for the type, strongest first.
+    /// The terms that speak for the type (or the best guess when
+    /// unclassified), strongest first.
     pub evidence: Vec<String>,
     /// A decisive rule (e.g. a safety hazard) matched.
     pub decisive: bool,
@@ -144,6 +146,7 @@ impl Classifier {
             prior: c.prior,
             runner_up_weight: c.runner_up_weight,
             stated_type_wins: c.stated_type_wins.clone(),
+            natures_without_type: c.natures_without_type.iter().map(|n| nature_of(n)).collect(),
             default_nature: nature_of(&c.default_nature),
             default_request: request_of(&c.default_request),
         }
@@ -206,7 +209,13 @@ impl Classifier {
         }
         evidence.sort_by(|a, b| b.0.total_cmp(&a.0));
         let best_guess = if best_score > 0.0 { self.taxonomy[best].0.clone() } else { String::new() };
-        let classified = best_score > 0.0 && confidence >= self.min_confidence;
+        let nature = self
+            .label(&found, &self.natures, NATURES.len())
+            .map(|i| nature_of(NATURES[i]))
+            .unwrap_or(self.default_nature);
+        let classified = best_score > 0.0
+            && confidence >= self.min_confidence
+            && (decisive.is_some() || !self.natures_without_type.contains(&nature));
         Reading {
             type_code: if classified { self.taxonomy[best].0.clone() } else { String::new() },
             cause_code: match (classified, cause) {
@@ -214,7 +223,7 @@ impl Classifier {
                 _ => String::new(),
             },
             confidence: (confidence * 1000.0).round() / 1000.0,
-            evidence: if classified { evidence.into_iter().map(|(_, t)| t).collect() } else { Vec::new() },
+            evidence: evidence.into_iter().map(|(_, t)| t).collect(),
             decisive: decisive.is_some(),
             nature: self
                 .label(&found, &self.natures, NATURES.len())

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use aho_corasick::AhoCorasick;
 
 /// Most characters a `*` in a Chinese term spans ("扣*两次").
-const ZH_GAP: usize = 6;
+const ZH_GAP: usize = 8;
 /// Words that may stand between a negation and the term it cancels.
 const FILLERS: [&str; 12] = ["a", "an", "the", "any", "really", "even", "been", "be", "ever", "sign", "of", "at"];
 /// Chinese fillers between a negation and the term ("没有出现漏电").
@@ -19,8 +19,10 @@ const NOT_WORDS: [&str; 19] = [
     "dont", "doesnt", "didnt", "wont", "cant", "cannot", "isnt", "wasnt", "arent", "werent", "havent", "hasnt",
     "hadnt", "couldnt", "wouldnt", "shouldnt", "aint", "unable", "neither",
 ];
-/// Shortest stemmed word in which one typo is tolerated.
-const FUZZY_MIN: usize = 6;
+/// Shortest stemmed vocabulary word in which one typo is tolerated, and
+/// the shortest text word checked against them.
+const FUZZY_MIN: usize = 5;
+const FUZZY_MIN_TEXT: usize = 4;
 
 /// A text prepared for matching.
 #[derive(Debug)]
@@ -114,7 +116,7 @@ enum Pattern {
     Sub,
     /// Chinese parts in order, each within [`ZH_GAP`] characters of the last.
     Gapped(Vec<String>),
-    /// English words in order, at most one other word between two of them;
+    /// English words in order, at most two other words between two of them;
     /// a word ending in `*` matches every word it starts.
     Words(Vec<Word>),
 }
@@ -159,6 +161,11 @@ impl LexiconBuilder {
         if let Some(&id) = self.by_text.get(&key) {
             return id;
         }
+        let canonical = canonical_form(&key);
+        if let Some(&id) = self.by_text.get(&canonical) {
+            self.by_text.insert(key, id);
+            return id;
+        }
         let pattern = if is_word_term(&key) {
             let words = Text::new(&key.replace('*', " \u{1}"))
                 .words
@@ -174,6 +181,7 @@ impl LexiconBuilder {
         let id = self.terms.len();
         self.terms.push((key.clone(), pattern));
         self.by_text.insert(key, id);
+        self.by_text.insert(canonical, id);
         id
     }
 
@@ -205,6 +213,17 @@ impl LexiconBuilder {
             en_negations: en_negations.iter().map(|n| normalise_word(&n.to_lowercase())).collect(),
             en_window: en_window.max(1),
         }
+    }
+}
+
+/// A key under which terms that match the same way are one term
+/// ("returning" and "return").
+fn canonical_form(term: &str) -> String {
+    if is_word_term(term) && !term.contains('*') {
+        let words: Vec<String> = Text::new(term).words.into_iter().map(|(w, _)| w).collect();
+        format!("\u{2}{}", words.join(" "))
+    } else {
+        term.to_string()
     }
 }
 
@@ -272,7 +291,7 @@ impl Lexicon {
     /// A word of the text as the vocabulary knows it: itself, or the one
     /// vocabulary word it is one typo away from (long words only).
     fn canonical(&self, word: &str) -> String {
-        if word.len() < FUZZY_MIN || self.vocabulary.contains(word) {
+        if word.len() < FUZZY_MIN_TEXT || self.vocabulary.contains(word) {
             return word.to_string();
         }
         self.vocabulary

@@ -32,6 +32,9 @@ pub struct ClassificationPolicy {
     /// channel). Elsewhere a confident reading of the text wins and the
     /// stated type is used only when the text says too little.
     pub stated_type_wins: Vec<String>,
+    /// Texts read as one of these natures stay unclassified (praise).
+    #[serde(default)]
+    pub natures_without_type: Vec<String>,
     /// Words that cancel a term right after them.
     pub negations: Negations,
     /// Request nature when no rule matches and none is stated.
@@ -108,6 +111,14 @@ pub(super) fn validate(c: &ClassificationPolicy, taxonomy: &[ProblemType]) -> Re
             return Err((
                 key(&format!("stated_type_wins[{n}]")),
                 format!("{channel:?} is not a channel token or \"all\""),
+            ));
+        }
+    }
+    for (n, nature) in c.natures_without_type.iter().enumerate() {
+        if !NATURES.contains(&nature.as_str()) {
+            return Err((
+                key(&format!("natures_without_type[{n}]")),
+                format!("{nature:?} is not one of {}", NATURES.join(", ")),
             ));
         }
     }
