@@ -28,6 +28,8 @@ pub struct Classifier {
     runner_up_weight: f64,
     stated_type_wins: Vec<String>,
     natures_without_type: Vec<RequestNature>,
+    /// Class ("type" or "type.cause") → implied (nature, request).
+    implied: std::collections::HashMap<String, (Option<RequestNature>, Option<CustomerRequestKind>)>,
     default_nature: RequestNature,
     default_request: CustomerRequestKind,
 }
@@ -66,6 +68,9 @@ pub struct Reading {
     pub request: CustomerRequestKind,
     /// What the text would say even below the threshold (for triage hints).
     pub best_guess: String,
+    /// The nature and request the text states itself (not implied).
+    pub stated_nature: Option<RequestNature>,
+    pub stated_request: Option<CustomerRequestKind>,
 }
 
 /// What the channel stated about a feedback.
@@ -147,6 +152,13 @@ impl Classifier {
             runner_up_weight: c.runner_up_weight,
             stated_type_wins: c.stated_type_wins.clone(),
             natures_without_type: c.natures_without_type.iter().map(|n| nature_of(n)).collect(),
+            implied: c
+                .implied
+                .iter()
+                .map(|(class, i)| {
+                    (class.clone(), (i.nature.as_deref().map(nature_of), i.request.as_deref().map(request_of)))
+                })
+                .collect(),
             default_nature: nature_of(&c.default_nature),
             default_request: request_of(&c.default_request),
         }
@@ -209,32 +221,36 @@ impl Classifier {
         }
         evidence.sort_by(|a, b| b.0.total_cmp(&a.0));
         let best_guess = if best_score > 0.0 { self.taxonomy[best].0.clone() } else { String::new() };
-        let nature = self
-            .label(&found, &self.natures, NATURES.len())
-            .map(|i| nature_of(NATURES[i]))
-            .unwrap_or(self.default_nature);
+        let explicit_nature = self.label(&found, &self.natures, NATURES.len()).map(|i| nature_of(NATURES[i]));
+        let explicit_request = self.label(&found, &self.requests, REQUESTS.len()).map(|i| request_of(REQUESTS[i]));
         let classified = best_score > 0.0
             && confidence >= self.min_confidence
-            && (decisive.is_some() || !self.natures_without_type.contains(&nature));
+            && (decisive.is_some() || explicit_nature.is_none_or(|n| !self.natures_without_type.contains(&n)));
+        let (type_code, cause_code) = match (classified, cause) {
+            (true, Some(c)) => (self.taxonomy[best].0.clone(), self.taxonomy[best].1[c].clone()),
+            (true, None) => (self.taxonomy[best].0.clone(), String::new()),
+            (false, _) => (String::new(), String::new()),
+        };
+        let (implied_nature, implied_request) = self.implied_by(&type_code, &cause_code);
         Reading {
-            type_code: if classified { self.taxonomy[best].0.clone() } else { String::new() },
-            cause_code: match (classified, cause) {
-                (true, Some(c)) => self.taxonomy[best].1[c].clone(),
-                _ => String::new(),
-            },
+            type_code,
+            cause_code,
             confidence: (confidence * 1000.0).round() / 1000.0,
             evidence: evidence.into_iter().map(|(_, t)| t).collect(),
             decisive: decisive.is_some(),
-            nature: self
-                .label(&found, &self.natures, NATURES.len())
-                .map(|i| nature_of(NATURES[i]))
-                .unwrap_or(self.default_nature),
-            request: self
-                .label(&found, &self.requests, REQUESTS.len())
-                .map(|i| request_of(REQUESTS[i]))
-                .unwrap_or(self.default_request),
+            nature: explicit_nature.or(implied_nature).unwrap_or(self.default_nature),
+            request: explicit_request.or(implied_request).unwrap_or(self.default_request),
             best_guess,
+            stated_nature: explicit_nature,
+            stated_request: explicit_request,
         }
+    }
+
+    /// The nature and request `type.cause` (else `type`) implies.
+    fn implied_by(&self, type_code: &str, cause_code: &str) -> (Option<RequestNature>, Option<CustomerRequestKind>) {
+        let by_cause = self.implied.get(&format!("{type_code}.{cause_code}")).copied().unwrap_or_default();
+        let by_type = self.implied.get(type_code).copied().unwrap_or_default();
+        (by_cause.0.or(by_type.0), by_cause.1.or(by_type.1))
     }
 
     /// The label with the most evidence, if any.
@@ -255,26 +271,30 @@ impl Classifier {
         let reading = self.read(text);
         let stated_type = policy.problem_type(stated.type_code);
         let trusted = self.stated_type_wins.iter().any(|c| c == "all" || c == stated.channel);
-        let nature = match RequestNature::try_from(stated.nature) {
-            Ok(n) if n != RequestNature::Unspecified => n,
-            _ => reading.nature,
-        };
-        let request = match CustomerRequestKind::try_from(stated.request) {
-            Ok(r) if r != CustomerRequestKind::Unspecified => r,
-            _ => reading.request,
-        };
-        let base = Classification { request_nature: nature as i32, request_kind: request as i32, ..Default::default() };
         let use_stated = match stated_type {
             None => false,
             Some(_) if reading.decisive => false,
             Some(_) if trusted || reading.type_code.is_empty() => true,
             Some(t) => t.code == reading.type_code,
         };
+        let labels = |type_code: &str, cause_code: &str| {
+            let (implied_nature, implied_request) = self.implied_by(type_code, cause_code);
+            let nature = match RequestNature::try_from(stated.nature) {
+                Ok(n) if n != RequestNature::Unspecified => n,
+                _ => reading.stated_nature.or(implied_nature).unwrap_or(self.default_nature),
+            };
+            let request = match CustomerRequestKind::try_from(stated.request) {
+                Ok(r) if r != CustomerRequestKind::Unspecified => r,
+                _ => reading.stated_request.or(implied_request).unwrap_or(self.default_request),
+            };
+            Classification { request_nature: nature as i32, request_kind: request as i32, ..Default::default() }
+        };
         if let (true, Some(t)) = (use_stated, stated_type) {
             let stated_cause = t.causes.iter().find(|c| c.code == stated.cause_code).map(|c| c.code.clone());
             let cause = stated_cause.unwrap_or_else(|| {
                 if reading.type_code == t.code { reading.cause_code.clone() } else { self.cause_within(text, &t.code) }
             });
+            let base = labels(&t.code, &cause);
             let matched = if reading.type_code == t.code { reading.evidence.clone() } else { Vec::new() };
             return Classification {
                 type_code: t.code.clone(),
@@ -285,6 +305,7 @@ impl Classifier {
                 ..base
             };
         }
+        let base = labels(&reading.type_code, &reading.cause_code);
         if reading.type_code.is_empty() {
             return Classification { confidence: reading.confidence, ..base };
         }

@@ -5,7 +5,7 @@
 //! is trusted over the text. Routing compiles and applies them
 //! (`kesu_routing::classify`); this module only parses and checks them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
@@ -41,6 +41,11 @@ pub struct ClassificationPolicy {
     pub default_nature: String,
     /// Customer request when no rule matches and none is stated.
     pub default_request: String,
+    /// What a type or `type.cause` implies when the text states no nature
+    /// or request of its own (a fault asks for a repair, a question for an
+    /// explanation).
+    #[serde(default)]
+    pub implied: BTreeMap<String, Implied>,
     #[serde(default)]
     pub rules: Vec<TermRule>,
     #[serde(default)]
@@ -59,6 +64,16 @@ pub struct Negations {
     /// before it, in the same clause, does not count ("no smoke").
     pub en: Vec<String>,
     pub en_window: usize,
+}
+
+/// Nature and request implied by a class.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Implied {
+    #[serde(default)]
+    pub nature: Option<String>,
+    #[serde(default)]
+    pub request: Option<String>,
 }
 
 /// Evidence for a type or a cause.
@@ -132,6 +147,18 @@ pub(super) fn validate(c: &ClassificationPolicy, taxonomy: &[ProblemType]) -> Re
         .iter()
         .flat_map(|t| std::iter::once(t.code.clone()).chain(t.causes.iter().map(|c| format!("{}.{}", t.code, c.code))))
         .collect();
+    for (class, implied) in &c.implied {
+        let at = |f: &str| key(&format!("implied.{class}{f}"));
+        if !classes.contains(class) {
+            return Err((at(""), format!("{class:?} is not a taxonomy type or type.cause")));
+        }
+        if let Some(n) = implied.nature.as_deref().filter(|n| !NATURES.contains(n)) {
+            return Err((at(".nature"), format!("{n:?} is not one of {}", NATURES.join(", "))));
+        }
+        if let Some(r) = implied.request.as_deref().filter(|r| !REQUESTS.contains(r)) {
+            return Err((at(".request"), format!("{r:?} is not one of {}", REQUESTS.join(", "))));
+        }
+    }
     for (n, r) in c.rules.iter().enumerate() {
         let at = |f: &str| key(&format!("rules[{n}].{f}"));
         if !classes.contains(&r.class) {

@@ -30,7 +30,7 @@ use crate::priority::Priority;
 
 pub use assignment::{AssignmentPolicy, CoHandlerRule};
 pub use calendar::CalendarPolicy;
-pub use classification::{ClassificationPolicy, LabelRule, Negations, TermRule};
+pub use classification::{ClassificationPolicy, Implied, LabelRule, Negations, TermRule};
 pub use intake::IntakePolicy;
 pub use notification::{Audience, NotificationPolicy, NotificationRules, QuietHours, Rule, Trigger};
 pub use prioritisation::{PriorityRules, PriorityRulesPolicy, TermLevel};
