@@ -58,7 +58,16 @@ pub async fn raw_feedback_ends_as_ticket_clocks_notification_and_counts(system: 
         .unwrap()
         .into_inner();
     assert_eq!(by_number.ticket_id, ticket.ticket_id);
-    assert_eq!(by_number.status, TicketStatus::New as i32);
+    // Classified from the text too; assigned to the engineer skilled in
+    // "no_power" when on duty, else waiting in the department's queue.
+    let classification = by_number.classification.clone().unwrap();
+    assert_eq!((classification.type_code.as_str(), classification.cause_code.as_str()), ("repair", "no_power"));
+    assert_eq!(by_number.priority_reasons, ["stated urgency: high"]);
+    if by_number.handler.is_empty() {
+        assert_eq!(by_number.status, TicketStatus::New as i32);
+    } else {
+        assert_eq!((by_number.status, by_number.handler.as_str()), (TicketStatus::Assigned as i32, "s-as-01"));
+    }
 
     // sla-timer: response and resolution clocks for "high" (4h / 24h business).
     let armed = system.wait_for("SLA", "sla.evt.armed", 1).await;
