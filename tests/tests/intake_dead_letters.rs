@@ -43,3 +43,18 @@ async fn admins_list_dead_letters_opened_and_replay_them_into_the_rejected_recor
     assert_eq!(rejected.rejected[0].original, garbage);
     system.stop().await;
 }
+
+#[tokio::test]
+async fn raw_feedback_is_kept_by_the_broker_for_a_day_not_a_week() {
+    let system = TestSystem::start_with(Backend::Sqlite, &["intake"], &[]).await;
+    let mut raw = system.js.get_stream("FEEDBACK_RAW").await.unwrap();
+    assert_eq!(raw.info().await.unwrap().config.max_age, std::time::Duration::from_secs(24 * 3600));
+    let mut events = system.js.get_stream("FEEDBACK").await.unwrap();
+    assert_eq!(events.info().await.unwrap().config.max_age, std::time::Duration::from_secs(7 * 24 * 3600));
+    system.stop().await;
+
+    let system = TestSystem::start_with(Backend::Sqlite, &["intake"], &[("KESU_INTAKE_RAW_MAX_AGE", "1h")]).await;
+    let mut raw = system.js.get_stream("FEEDBACK_RAW").await.unwrap();
+    assert_eq!(raw.info().await.unwrap().config.max_age, std::time::Duration::from_secs(3600));
+    system.stop().await;
+}

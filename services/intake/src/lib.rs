@@ -75,7 +75,11 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let common = CommonConfig::from_env(env, SERVICE, PORTS)?;
+        let mut common = CommonConfig::from_env(env, SERVICE, PORTS)?;
+        // Raw feedback holds personal data in clear: the broker keeps it
+        // only as long as intake may need to take it (`RAW_MAX_AGE`).
+        let raw_max_age = env.duration("RAW_MAX_AGE", std::time::Duration::from_secs(24 * 3600))?;
+        common.bus.streams.max_age_of.push((FEEDBACK_RAW.name, raw_max_age));
         let policy_window = common.policy.dedup_window().to_std().unwrap_or_default();
         Ok(Self {
             dedup_window: env.duration("DEDUP_WINDOW", policy_window)?,
