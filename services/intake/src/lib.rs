@@ -14,6 +14,7 @@ mod error;
 mod expiry;
 pub mod free_text;
 mod grpc;
+pub mod import;
 pub mod language;
 pub mod needs_info;
 mod pipeline;
