@@ -5,6 +5,7 @@
 #
 #   ./generate.sh                 # uses `python` from the active venv
 #   PYTHON=/path/to/python ./generate.sh
+#   PYTHON=/path/to/python OUT=/tmp/gen ./generate.sh   # elsewhere (adapter.py: KESU_GEN_DIR=/tmp/gen)
 #
 # Output: gen/kesu/v1/<file>_pb2.py (messages), <file>_pb2.pyi (type hints
 # for editors) and <file>_pb2_grpc.py (gRPC stubs, e.g. IntakeServiceStub, for
@@ -15,7 +16,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 PYTHON="${PYTHON:-python}"
 PROTO_ROOT="${PROTO_ROOT:-../../proto}"
-OUT="gen"
+OUT="${OUT:-gen}"
 
 if ! "$PYTHON" -c 'import grpc_tools' 2>/dev/null; then
   echo "error: grpcio-tools is not installed for $PYTHON; run: pip install -r requirements.txt" >&2

@@ -19,6 +19,12 @@ pub enum Error {
     /// A stored row does not decode: corrupt, or written by an incompatible version.
     #[error("{table} row {key} cannot be decoded: {source}")]
     CorruptRow { table: &'static str, key: String, source: prost::DecodeError },
+    /// The broker could not be asked now.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A sealed dead letter does not open with this deployment's contact key.
+    #[error("dead letter {0} does not open with the contact key")]
+    Sealed(u64),
     /// A submission could not be taken now (the client retries with the same external id).
     #[error("cannot take the submission now: {0}")]
     Submission(kesu_bus::HandleError),
@@ -39,7 +45,8 @@ impl From<Error> for Status {
             Error::Database(e) => kesu_runtime::status::database(&e),
             Error::Submission(kesu_bus::HandleError::Permanent(_)) => kesu_runtime::status::internal(&e),
             Error::Submission(kesu_bus::HandleError::Transient(_)) => kesu_runtime::status::unavailable(&e),
-            Error::CorruptRow { .. } => kesu_runtime::status::internal(&e),
+            Error::CorruptRow { .. } | Error::Sealed(_) => kesu_runtime::status::internal(&e),
+            Error::Unavailable(_) => kesu_runtime::status::unavailable(&e),
         }
     }
 }

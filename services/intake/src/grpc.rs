@@ -5,9 +5,10 @@ use std::sync::Arc;
 use futures::StreamExt;
 use kesu_proto::v1::intake_service_server::IntakeService;
 use kesu_proto::v1::{
-    Feedback, FeedbackStatus, GetFeedbackRequest, ImportRow, ImportRowResult, ImportSummary, ListRejectedRequest,
-    ListRejectedResponse, ListReviewQueueRequest, ListReviewQueueResponse, ManualEntryRequest, RawFeedback,
-    ResolveReviewRequest, SubmitFeedbackResponse, SubmitOutcome, SupplementFeedbackRequest, get_feedback_request,
+    Feedback, FeedbackStatus, GetFeedbackRequest, ImportRow, ImportRowResult, ImportSummary, ListDeadLettersRequest,
+    ListDeadLettersResponse, ListRejectedRequest, ListRejectedResponse, ListReviewQueueRequest,
+    ListReviewQueueResponse, ManualEntryRequest, RawFeedback, ReplayDeadLetterRequest, ResolveReviewRequest,
+    SubmitFeedbackResponse, SubmitOutcome, SupplementFeedbackRequest, get_feedback_request,
 };
 use prost::Message;
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -15,6 +16,7 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use kesu_runtime::paging;
 
+use crate::dead_letters::DeadLetters;
 use crate::error::Error;
 use crate::pipeline::{Intake, Path, Submission};
 use crate::store::{self, FeedbackKey};
@@ -22,11 +24,12 @@ use crate::supplement::Supplement;
 
 pub struct IntakeApi {
     intake: Arc<Intake>,
+    dead_letters: DeadLetters,
 }
 
 impl IntakeApi {
-    pub fn new(intake: Arc<Intake>) -> Self {
-        Self { intake }
+    pub fn new(intake: Arc<Intake>, dead_letters: DeadLetters) -> Self {
+        Self { intake, dead_letters }
     }
 
     async fn submit(&self, raw: RawFeedback, subject: &str) -> Result<SubmitFeedbackResponse, Status> {
@@ -203,6 +206,35 @@ impl IntakeService for IntakeApi {
             return Err(refusal(&response));
         }
         Ok(Response::new(response))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        let req = request.into_inner();
+        let size = paging::page_size(req.page.as_ref(), 50, 500) as usize;
+        let from = match req.page.as_ref().map(|p| p.page_token.as_str()).filter(|t| !t.is_empty()) {
+            None => 1,
+            Some(token) => token.parse::<u64>().map_err(|_| Error::InvalidArgument {
+                field: "page.page_token",
+                message: "not a token from an earlier answer".into(),
+            })?,
+        };
+        let (dead_letters, next) = self.dead_letters.list(self.intake.key(), from, size).await?;
+        let next_page_token = if next == 0 { String::new() } else { next.to_string() };
+        Ok(Response::new(ListDeadLettersResponse { dead_letters, next_page_token }))
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        request: Request<ReplayDeadLetterRequest>,
+    ) -> Result<Response<SubmitFeedbackResponse>, Status> {
+        let seq = request.get_ref().sequence;
+        if seq == 0 {
+            return Err(Error::InvalidArgument { field: "sequence", message: "sequence is required".into() }.into());
+        }
+        Ok(Response::new(self.dead_letters.replay(&self.intake, seq).await?))
     }
 
     async fn list_rejected(

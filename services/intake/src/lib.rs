@@ -8,11 +8,13 @@
 //! `feedback.evt.<kind>` through the outbox. What cannot be decoded goes to
 //! `dlq.intake`; what cannot be taken is kept and announced as rejected.
 
+mod dead_letters;
 mod duplicates;
 mod error;
 mod expiry;
 pub mod free_text;
 mod grpc;
+pub mod import;
 pub mod language;
 pub mod needs_info;
 mod pipeline;
@@ -74,7 +76,11 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let common = CommonConfig::from_env(env, SERVICE, PORTS)?;
+        let mut common = CommonConfig::from_env(env, SERVICE, PORTS)?;
+        // Raw feedback holds personal data in clear: the broker keeps it
+        // only as long as intake may need to take it (`RAW_MAX_AGE`).
+        let raw_max_age = env.duration("RAW_MAX_AGE", std::time::Duration::from_secs(24 * 3600))?;
+        common.bus.streams.max_age_of.push((FEEDBACK_RAW.name, raw_max_age));
         let policy_window = common.policy.dedup_window().to_std().unwrap_or_default();
         Ok(Self {
             dedup_window: env.duration("DEDUP_WINDOW", policy_window)?,
@@ -119,7 +125,10 @@ pub async fn start(
     let handler = expiry::Expiry { expiry: humantime::format_duration(config.needs_info_expiry).to_string() };
     core.spawn_worker(timers.run(Arc::new(handler), core.shutdown_token()));
 
-    let spec = ConsumerSpec::new(FEEDBACK_RAW, SERVICE, settings).dedup(DedupKey::StreamSequence);
+    // Raw feedback may hold personal data: its dead letters are sealed.
+    let spec = ConsumerSpec::new(FEEDBACK_RAW, SERVICE, settings)
+        .dedup(DedupKey::StreamSequence)
+        .seal_dead_letters(dead_letters::seal(intake.key().clone()));
     core.consume(spec, Arc::new(RawFeedbackHandler { intake: intake.clone() }));
 
     let mut subscribers = Vec::new();
@@ -152,13 +161,15 @@ pub async fn start(
         token,
     ));
 
+    let dead_letters = dead_letters::DeadLetters::new(core.bus.jetstream().clone());
     let (router, health) =
         kesu_runtime::grpc_router(kesu_proto::v1::intake_service_server::SERVICE_NAME, core.auth_layer(&roles::TABLE));
     health.set_serving::<IntakeServiceServer<grpc::IntakeApi>>().await;
     // Well above what the policy allows (at most 50,000 characters of
     // description, a 256 KiB record), so that oversized text is answered by
     // the validator naming the field, not by the transport.
-    let api = IntakeServiceServer::new(grpc::IntakeApi::new(intake)).max_decoding_message_size(GRPC_MAX_MESSAGE_BYTES);
+    let api = IntakeServiceServer::new(grpc::IntakeApi::new(intake, dead_letters))
+        .max_decoding_message_size(GRPC_MAX_MESSAGE_BYTES);
     let router = router.add_service(api);
     core.serve(router, health, None).await
 }

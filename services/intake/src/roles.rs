@@ -25,6 +25,8 @@ pub static TABLE: RoleTable = RoleTable {
         Rpc::read("ListReviewQueue", &[Agent, Supervisor, DepartmentManager, Director]),
         Rpc::action("ResolveReview", ENTRY, "feedback_number"),
         Rpc::clear_read("ListRejected", REACH_CUSTOMER, ""),
+        Rpc::clear_read("ListDeadLetters", &[Admin], ""),
+        Rpc::action("ReplayDeadLetter", &[Admin], ""),
     ],
 };
 

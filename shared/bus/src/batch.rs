@@ -18,7 +18,7 @@ use futures::future::join_all;
 use tracing::Instrument;
 
 use crate::consume::{ConsumerContext, Declared, DedupKey, Delivery, HandleError, Handler};
-use crate::dead_letter::dead_letter;
+use crate::dead_letter::dead_letter_sealed;
 use crate::publish::{HEADER_MSG_ID, HEADER_TRACEPARENT, HEADER_TYPE};
 use crate::unit_of_work::UnitOfWork;
 
@@ -200,7 +200,8 @@ async fn settle_dead_letter<H: Handler>(
     reason: &str,
 ) {
     let (bus, durable) = (&ctx.bus, &ctx.specs[source].durable);
-    match dead_letter(bus, durable, delivery, reason).await {
+    let seal = ctx.specs[source].seal.as_ref();
+    match dead_letter_sealed(bus, durable, delivery, reason, seal).await {
         Ok(()) => {
             let _ = msg.ack_with(AckKind::Term).await;
             bus.metrics().consumed(&delivery.stream, durable, "dead_lettered");

@@ -168,11 +168,26 @@ pub struct ConsumerSpec {
     pub filter_subject: Option<String>,
     pub dedup: DedupKey,
     pub settings: ConsumerSettings,
+    /// Seals the payload of this consumer's dead letters.
+    pub seal: Option<crate::dead_letter::DeadLetterSeal>,
 }
 
 impl ConsumerSpec {
     pub fn new(stream: StreamSpec, durable: &str, settings: ConsumerSettings) -> Self {
-        Self { stream, durable: durable.to_string(), filter_subject: None, dedup: DedupKey::MessageId, settings }
+        Self {
+            stream,
+            durable: durable.to_string(),
+            filter_subject: None,
+            dedup: DedupKey::MessageId,
+            settings,
+            seal: None,
+        }
+    }
+
+    /// Dead letters of this consumer carry their payload sealed.
+    pub fn seal_dead_letters(mut self, seal: crate::dead_letter::DeadLetterSeal) -> Self {
+        self.seal = Some(seal);
+        self
     }
 
     pub fn filter(mut self, subject: &str) -> Self {

@@ -17,10 +17,42 @@ pub const DLQ_SEQUENCE: &str = "Kesu-Dlq-Sequence";
 pub const DLQ_SUBJECT: &str = "Kesu-Dlq-Subject";
 pub const DLQ_DELIVERIES: &str = "Kesu-Dlq-Deliveries";
 pub const DLQ_ORIGINAL_MSG_ID: &str = "Kesu-Dlq-Original-Msg-Id";
+/// Set when the payload is sealed (its value names how): the original
+/// bytes are readable only through the owning service.
+pub const DLQ_SEALED: &str = "Kesu-Dlq-Sealed";
+
+/// A function sealing bytes.
+pub type SealFn = dyn Fn(&[u8]) -> Vec<u8> + Send + Sync;
+
+/// Seals a dead letter's payload (a consumer whose input may hold personal
+/// data, e.g. intake's raw feedback, sets one: [`crate::ConsumerSpec::seal_dead_letters`]).
+#[derive(Clone)]
+pub struct DeadLetterSeal {
+    /// The `Kesu-Dlq-Sealed` header's value, e.g. `contact-key`.
+    pub scheme: &'static str,
+    pub seal: std::sync::Arc<SealFn>,
+}
+
+impl std::fmt::Debug for DeadLetterSeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeadLetterSeal({})", self.scheme)
+    }
+}
 
 /// Publishes the original bytes and headers to `dlq.<service>`, with the
 /// error and where it came from in `Kesu-Dlq-*` headers.
 pub async fn dead_letter(bus: &Bus, consumer: &str, delivery: &Delivery, reason: &str) -> Result<(), BusError> {
+    dead_letter_sealed(bus, consumer, delivery, reason, None).await
+}
+
+/// As [`dead_letter`], the payload sealed when `seal` is given.
+pub async fn dead_letter_sealed(
+    bus: &Bus,
+    consumer: &str,
+    delivery: &Delivery,
+    reason: &str,
+    seal: Option<&DeadLetterSeal>,
+) -> Result<(), BusError> {
     let mut headers = HeaderMap::new();
     for (name, values) in delivery.headers.iter().flat_map(|h| h.iter()) {
         let name: &str = name.as_ref();
@@ -47,10 +79,17 @@ pub async fn dead_letter(bus: &Bus, consumer: &str, delivery: &Delivery, reason:
     headers.insert(DLQ_SEQUENCE, delivery.stream_sequence.to_string().as_str());
     headers.insert(DLQ_SUBJECT, delivery.subject.as_str());
     headers.insert(DLQ_DELIVERIES, delivery.delivered.to_string().as_str());
+    let payload = match seal {
+        Some(seal) => {
+            headers.insert(DLQ_SEALED, seal.scheme);
+            (seal.seal)(delivery.payload.as_ref()).into()
+        }
+        None => delivery.payload.clone(),
+    };
     let subject = crate::subjects::dlq(bus.service());
     let ack = bus
         .jetstream()
-        .publish_with_headers(subject.clone(), headers, delivery.payload.clone())
+        .publish_with_headers(subject.clone(), headers, payload)
         .await
         .map_err(|e| BusError::Publish { subject: subject.clone(), error: e.to_string() })?;
     ack.await.map_err(|e| BusError::Publish { subject, error: e.to_string() })?;
