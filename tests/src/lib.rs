@@ -6,6 +6,7 @@
 pub mod feedback;
 pub mod journey;
 pub mod notification;
+pub mod routing;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
