@@ -11,6 +11,7 @@ pub mod journey;
 pub mod lifecycle;
 pub mod notification;
 pub mod sla;
+pub mod routing;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

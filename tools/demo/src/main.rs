@@ -215,6 +215,62 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
                 ..Default::default()
             },
         ),
+        // Issue 9's six complaints, with only the customer's words: routing
+        // reads type, cause, priority and request from the text.
+        six(
+            "phone",
+            &format!("{run}-six-outage"),
+            "zh-CN",
+            "王店长",
+            "13900000001",
+            "normal",
+            "从上午十点开始全部门店收银系统无法支付，微信支付宝都付不了款，顾客排长队，损失很大，请马上处理！",
+        ),
+        six(
+            "app",
+            &format!("{run}-six-leak"),
+            "zh-CN",
+            "李四",
+            "13900000002",
+            "normal",
+            "新买的洗衣机漏电，我妈手碰到外壳被电了一下，现在已经拔了插头，请尽快派人来检查。",
+        ),
+        six(
+            "web",
+            &format!("{run}-six-idea"),
+            "zh-CN",
+            "赵六",
+            "13900000003",
+            "normal",
+            "建议APP增加夜间模式，晚上用太刺眼了。",
+        ),
+        six(
+            "wechat",
+            &format!("{run}-six-robot"),
+            "zh-CN",
+            "张三",
+            "13900000004",
+            "normal",
+            "上个月买的扫地机器人开不了机，按电源键没有任何反应，希望换一台新的。",
+        ),
+        six(
+            "app",
+            &format!("{run}-six-late"),
+            "zh-CN",
+            "钱七",
+            "13900000005",
+            "vip",
+            "订单下了7天了还没发货，物流信息一直没更新，到底什么时候发？",
+        ),
+        six(
+            "email",
+            &format!("{run}-six-double"),
+            "en-GB",
+            "Alice Chen",
+            "alice@example.com",
+            "normal",
+            "I placed one order but my credit card was charged twice for the same amount. Please refund the duplicate charge.",
+        ),
         (
             "web",
             true,
@@ -226,6 +282,74 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
             },
         ),
     ]
+}
+
+/// A feedback with nothing stated but the customer's words.
+fn six(
+    channel: &'static str,
+    external_id: &str,
+    locale: &str,
+    name: &str,
+    address: &str,
+    tier: &str,
+    text: &str,
+) -> (&'static str, bool, RawFeedback) {
+    let (kind, preferred) = if address.contains('@') {
+        (ContactKind::Email, NotifyChannel::Email)
+    } else {
+        (ContactKind::Phone, NotifyChannel::Sms)
+    };
+    let customer = Customer {
+        name: name.into(),
+        contacts: vec![contact(kind, address)],
+        preferred_channel: preferred as i32,
+        tier: tier.into(),
+        ..Default::default()
+    };
+    let raw = RawFeedback {
+        external_id: external_id.into(),
+        locale: locale.into(),
+        customer: Some(customer),
+        description: text.into(),
+        ..Default::default()
+    };
+    (channel, true, raw)
+}
+
+/// One line per ticket of the six complaints: what routing read.
+fn print_routed(routed: &std::collections::BTreeMap<String, (Ticket, String)>) {
+    println!("\n== Issue 9's six complaints, as routing read them from the text ==");
+    for (external_id, (t, paged)) in routed {
+        let c = t.classification.clone().unwrap_or_default();
+        let name = |s: &str, prefix: &str| s.trim_start_matches(prefix).to_lowercase();
+        let request = name(
+            CustomerRequestKind::try_from(c.request_kind).unwrap_or_default().as_str_name(),
+            "CUSTOMER_REQUEST_KIND_",
+        );
+        let nature =
+            name(RequestNature::try_from(c.request_nature).unwrap_or_default().as_str_name(), "REQUEST_NATURE_");
+        let priority = name(Priority::try_from(t.priority).unwrap_or_default().as_str_name(), "PRIORITY_");
+        let handlers = if t.co_handlers.is_empty() {
+            t.handler.clone()
+        } else {
+            format!("{} + {}", t.handler, t.co_handlers.join(", "))
+        };
+        println!("  {external_id}");
+        println!(
+            "      type {}/{} (confidence {:.2}, evidence: {})",
+            c.type_code,
+            c.cause_code,
+            c.confidence,
+            c.matched_keywords.join(", ")
+        );
+        println!("      {nature}, asks for {request}; priority {priority} because {}", t.priority_reasons.join("; "));
+        println!(
+            "      department {}, handler {}{}",
+            t.department,
+            if handlers.is_empty() { "(none on duty)".into() } else { handlers },
+            paged
+        );
+    }
 }
 
 async fn feed(rest: &[String]) -> anyhow::Result<()> {
@@ -275,8 +399,11 @@ async fn feed(rest: &[String]) -> anyhow::Result<()> {
     let tz = chrono_tz::Asia::Shanghai;
     let expected_notifications = feedback.len() - 1;
     let mut seen_notifications = 0;
+    let six_ids: Vec<String> =
+        feedback.iter().map(|(_, _, f)| f.external_id.clone()).filter(|id| id.contains("-six-")).collect();
+    let mut routed = std::collections::BTreeMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while seen_notifications < expected_notifications {
+    while seen_notifications < expected_notifications || routed.len() < six_ids.len() {
         let msg = match tokio::time::timeout_at(deadline, events.next()).await {
             Ok(Some(msg)) => msg,
             _ => break,
@@ -305,6 +432,18 @@ async fn feed(rest: &[String]) -> anyhow::Result<()> {
         } else if subject.starts_with("ticket.evt.") {
             let e = TicketEvent::decode(payload)?;
             let t = e.ticket.unwrap_or_default();
+            if six_ids.contains(&t.external_id) {
+                match &e.kind {
+                    Some(ticket_event::Kind::Created(_)) => {
+                        routed.entry(t.external_id.clone()).or_insert_with(|| (t.clone(), String::new()));
+                    }
+                    Some(ticket_event::Kind::Escalated(x)) => {
+                        let paged = format!("; department head {} paged", x.to_staff);
+                        routed.entry(t.external_id.clone()).or_insert_with(|| (t.clone(), String::new())).1 = paged;
+                    }
+                    _ => {}
+                }
+            }
             let class = t.classification.unwrap_or_default();
             println!(
                 "[routing]      {subject:<28} {:<16} priority {} department {} type {}/{}",
@@ -352,6 +491,8 @@ async fn feed(rest: &[String]) -> anyhow::Result<()> {
             seen_notifications += 1;
         }
     }
+
+    print_routed(&routed);
 
     println!("\n== Analytics summary ({analytics_url}) ==");
     tokio::time::sleep(Duration::from_millis(500)).await;
