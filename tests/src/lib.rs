@@ -3,10 +3,14 @@
 //! library `start`) or, where a test kills them or runs the binary, as real
 //! `kesu` processes.
 
+pub mod analytics;
+pub mod browser;
 pub mod feedback;
+pub mod intake;
 pub mod journey;
 pub mod lifecycle;
 pub mod notification;
+pub mod sla;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -189,6 +193,10 @@ impl TestSystem {
             ("KESU_CONSUMER_ACK_WAIT".into(), "3s".into()),
             ("KESU_CONSUMER_RETRY_DELAY".into(), "100ms".into()),
             ("KESU_OUTBOX_POLL".into(), "100ms".into()),
+            // Tests send the same realistic feedback for many external ids;
+            // same-customer-same-text merging is tested on its own
+            // (tests/tests/intake_duplicates.rs sets a window).
+            ("KESU_INTAKE_DEDUP_WINDOW".into(), "0s".into()),
             (format!("{prefix}DATABASE_URL"), self.databases[service].url().to_string()),
             (format!("{prefix}GRPC_ADDR"), "127.0.0.1:0".into()),
             (format!("{prefix}HTTP_ADDR"), "127.0.0.1:0".into()),

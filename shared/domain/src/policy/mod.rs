@@ -8,10 +8,13 @@
 //! offending key (`sla.targets.high.response: ...`). Each section has its
 //! own module here.
 
+pub mod assignment;
 pub mod calendar;
 pub mod common_issues;
+pub mod classification;
 pub mod intake;
 pub mod notification;
+pub mod prioritisation;
 pub mod sla;
 pub mod staff;
 pub mod taxonomy;
@@ -26,9 +29,12 @@ use serde::Deserialize;
 use crate::calendar::BusinessCalendar;
 use crate::priority::Priority;
 
+pub use assignment::{AssignmentPolicy, CoHandlerRule};
 pub use calendar::CalendarPolicy;
+pub use classification::{ClassificationPolicy, Implied, LabelRule, Negations, TermRule};
 pub use intake::IntakePolicy;
 pub use notification::{Audience, NotificationPolicy, NotificationRules, QuietHours, Rule, Trigger};
+pub use prioritisation::{PriorityRules, PriorityRulesPolicy, TermLevel};
 pub use sla::{ChosenTarget, LevelTargets, SlaOverride, SlaPolicy, SlaTable};
 pub use staff::{StaffDirectory, StaffMember, StaffPolicy};
 pub use taxonomy::{Cause, Department, PriorityPolicy, ProblemType};
@@ -42,6 +48,7 @@ pub const DEFAULT_POLICY_FILES: &[(&str, &str)] = &[
     ("deployment.toml", include_str!("../../policy/deployment.toml")),
     ("intake.toml", include_str!("../../policy/intake.toml")),
     ("routing.toml", include_str!("../../policy/routing.toml")),
+    ("classification.toml", include_str!("../../policy/classification.toml")),
     ("staff.toml", include_str!("../../policy/staff.toml")),
     ("calendar.toml", include_str!("../../policy/calendar.toml")),
     ("sla.toml", include_str!("../../policy/sla.toml")),
@@ -73,6 +80,9 @@ pub struct PolicyDoc {
     pub notification: NotificationPolicy,
     #[serde(default)]
     pub common_issues: common_issues::CommonIssuesPolicy,
+    pub classification: ClassificationPolicy,
+    pub priority_rules: PriorityRulesPolicy,
+    pub assignment: AssignmentPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +105,7 @@ pub struct Policy {
     dedup_window: Duration,
     default_priority: Priority,
     common_issues: common_issues::CommonIssueRules,
+    priority_rules: PriorityRules,
 }
 
 impl Policy {
@@ -158,6 +169,9 @@ impl Policy {
         let default_priority: Priority =
             doc.priority.default.parse().map_err(|m| ("priority.default".to_string(), m))?;
         taxonomy::validate(&doc.departments, &doc.taxonomy)?;
+        classification::validate(&doc.classification, &doc.taxonomy)?;
+        let priority_rules = prioritisation::build(&doc.priority_rules, &doc.taxonomy)?;
+        assignment::validate(&doc.assignment, &doc.departments, &doc.taxonomy)?;
         let sla = sla::build(&doc.sla, &doc.taxonomy)?;
         let templates = Templates::compile(&doc.templates, &notification::link_templates(&doc.notification))?;
         let notification = notification::build(&doc.notification, &templates)?;
@@ -175,6 +189,7 @@ impl Policy {
             dedup_window,
             default_priority,
             common_issues,
+            priority_rules,
         })
     }
 
@@ -205,6 +220,11 @@ impl Policy {
 
     pub fn default_priority(&self) -> Priority {
         self.default_priority
+    }
+
+    /// How routing scores priorities (`[priority_rules]`).
+    pub fn priority_rules(&self) -> &PriorityRules {
+        &self.priority_rules
     }
 
     pub fn problem_type(&self, code: &str) -> Option<&ProblemType> {
