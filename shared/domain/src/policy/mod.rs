@@ -10,8 +10,8 @@
 
 pub mod assignment;
 pub mod calendar;
-pub mod common_issues;
 pub mod classification;
+pub mod common_issues;
 pub mod intake;
 pub mod notification;
 pub mod prioritisation;
