@@ -15,7 +15,8 @@ fn battery_report(customer: &str, external_id: &str) -> RawFeedback {
     raw.problem_type = "product_quality".into();
     raw.problem_cause = String::new();
     raw.urgency = Priority::Medium as i32;
-    raw.description = format!("扫地机器人电池续航很短，充满电只能用半小时（客户 {customer}）");
+    raw.description = format!("扫地机器人电池续航很短，充满电只能用半小时（客户 {customer}，反馈 {external_id}）");
+    raw.customer_request = Some(CustomerRequest { kind: CustomerRequestKind::Replace as i32, detail: String::new() });
     raw.customer.as_mut().unwrap().customer_number = customer.into();
     raw
 }

@@ -604,9 +604,13 @@ async fn work_queues_show_mine_my_department_unclassified_waiting_and_at_risk() 
     vague.problem_type = String::new();
     vague.problem_cause = String::new();
     vague.product = String::new();
-    vague.description = "请尽快联系我".into();
+    vague.description = "感谢你们的客服小王，耐心细致，帮我解决了很多疑问，非常满意，特此表扬".into();
+    vague.request_nature = RequestNature::Praise as i32;
+    vague.customer_request =
+        Some(CustomerRequest { kind: CustomerRequestKind::Other as i32, detail: "无需回复".into() });
     let unclassified = ticket_for(&system, "web", &vague).await;
-    assert_eq!(unclassified.status, TicketStatus::Triage as i32, "a text without a hint stays unclassified");
+    let c = unclassified.classification.clone().unwrap_or_default();
+    assert_eq!(c.type_code, "", "a praise names no problem type");
 
     let id = vec![ticket.ticket_id.clone()];
     assert_eq!(queue(&system, &as_handler(), TicketQueue::Mine).await, id);
@@ -640,5 +644,48 @@ async fn work_queues_show_mine_my_department_unclassified_waiting_and_at_risk() 
         queue(&system, &supervisor(), TicketQueue::AtRisk).await.is_empty().then_some(())
     })
     .await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn two_editors_on_two_replicas_with_the_same_version_one_wins_the_other_is_aborted_on_postgres() {
+    let Some(mut system) = TestSystem::try_start_with(Backend::Postgres, &["intake", "routing"], &[]).await else {
+        eprintln!("PostgreSQL not reachable: skipped");
+        return;
+    };
+    let first = system.endpoint("routing");
+    system.start_service("routing").await;
+    let second = system.endpoint("routing");
+    let ticket = ticket_for(&system, "web", &feedback::robot_vacuum("life-pg-1")).await;
+    let ticket = assign_to_handler(&system, &ticket).await;
+    let token = system.token_for(&as_handler());
+    let client = |endpoint: kesu_system_tests::Endpoint| {
+        let token = token.clone();
+        async move {
+            ticket_service_client::TicketServiceClient::with_interceptor(
+                endpoint.channel().await,
+                kesu_system_tests::Bearer::new(&token),
+            )
+        }
+    };
+    let (mut a, mut b) = (client(first).await, client(second).await);
+    for round in 0..5 {
+        let current = desk(&system, &agent())
+            .await
+            .get_ticket(GetTicketRequest { key: Some(get_ticket_request::Key::TicketId(ticket.ticket_id.clone())) })
+            .await
+            .unwrap()
+            .into_inner();
+        let note = |who: &str| AddNoteRequest { ticket: at(&current), note: format!("{who} 第{round}次跟进") };
+        let (ra, rb) = tokio::join!(a.add_note(note("a")), b.add_note(note("b")));
+        let outcomes = [ra.map(|r| r.into_inner().version), rb.map(|r| r.into_inner().version)];
+        let won: Vec<u64> = outcomes.iter().filter_map(|o| o.as_ref().ok().copied()).collect();
+        assert_eq!(won, [current.version + 1], "exactly one wins: {outcomes:?}");
+        let lost = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
+        assert_eq!(lost.code(), Code::Aborted, "{lost:?}");
+    }
+    let events = wait_events(&system, &ticket.ticket_id, ticket.version + 5).await;
+    let versions: Vec<u64> = events.iter().map(|(_, e)| e.meta.as_ref().unwrap().aggregate_version).collect();
+    assert_eq!(versions, (1..=ticket.version + 5).collect::<Vec<_>>(), "one event per version, no gaps or twins");
     system.stop().await;
 }

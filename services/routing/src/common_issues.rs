@@ -155,7 +155,7 @@ async fn distinct_customers(conn: &mut AnyConnection, issue_id: &str, joining: &
 
 /// Links tickets to the issue: one `linked` event each, priority raised
 /// (with `prioritised`, and `escalated` to the department head when it
-/// became urgent) unless staff set it by hand.
+/// became urgent) unless staff set it by hand or the ticket is resolved.
 async fn link(
     ctx: &Context,
     work: &mut UnitOfWork,
@@ -183,7 +183,10 @@ async fn link(
         s.record("linked", Kind::Linked(event), summary);
         let previous = Priority::try_from(s.ticket.priority).unwrap_or_default();
         let below = kesu_domain::Priority::from_proto(s.ticket.priority).is_none_or(|p| p < raise_to);
-        if below && !s.ticket.priority_overridden {
+        let open = crate::lifecycle::state::is_open(
+            kesu_proto::v1::TicketStatus::try_from(s.ticket.status).unwrap_or_default(),
+        );
+        if below && open && !s.ticket.priority_overridden {
             let reason = format!("common issue: {} customers", issue.distinct_customers);
             s.ticket.priority = raise_to.to_proto() as i32;
             s.ticket.priority_reasons.push(reason.clone());

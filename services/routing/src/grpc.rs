@@ -50,7 +50,7 @@ fn queue(filter: &mut TicketFilter, queue: i32, staff: Option<&kesu_auth::Staff>
             }
             filter.department = department;
         }
-        TicketQueue::Unclassified => filter.statuses.push(status_name(TicketStatus::Triage as i32)),
+        TicketQueue::Unclassified => filter.unclassified = true,
         TicketQueue::WaitingOnCustomer => filter.statuses.push(status_name(TicketStatus::WaitingOnCustomer as i32)),
         TicketQueue::AtRisk => {
             filter.at_risk = true;

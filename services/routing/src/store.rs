@@ -101,6 +101,9 @@ pub struct TicketFilter {
     pub member: String,
     /// Only tickets with an SLA clock at risk or breached.
     pub at_risk: bool,
+    /// Only unclassified tickets: in triage (status, or the triage
+    /// department when a triage agent has it).
+    pub unclassified: bool,
 }
 
 /// Tickets newest first, after the cursor `(created_at, ticket_id)`.
@@ -130,6 +133,10 @@ pub async fn list_tickets(
         let like = format!("%,{},%", filter.member.replace('%', "").replace('_', "\\_"));
         arg(&mut sql, " AND (handler = ?", &filter.member);
         arg(&mut sql, " OR co_handlers LIKE ? ESCAPE '\\')", &like);
+    }
+    if filter.unclassified {
+        arg(&mut sql, " AND (status = ?", "triage");
+        arg(&mut sql, " OR department = ?)", crate::tickets::TRIAGE);
     }
     if filter.at_risk {
         sql.push_str(" AND ticket_id IN (SELECT ticket_id FROM ticket_sla_risk)");
