@@ -404,15 +404,22 @@ impl Planner<'_> {
                     if let Reach::At(w) = warn {
                         points.push(self.point(cycle, PointKind::Warning, 0, &sla.warning_roles, w));
                     }
+                    // The breach is the chain's first step when that step is
+                    // at the deadline; otherwise a breach of its own (level 0,
+                    // to whom the warning went) comes first.
+                    let breach_in_chain = sla.escalation.first().is_some_and(|s| s.after.is_zero());
+                    if !breach_in_chain {
+                        points.push(self.point(cycle, PointKind::Breach, 0, &sla.warning_roles, d));
+                    }
                     for (i, step) in sla.escalation.iter().enumerate() {
-                        let kind = if i == 0 { PointKind::Breach } else { PointKind::Escalation };
-                        let id = if i == 0 { "breach".to_string() } else { format!("escalation:{}", step.level) };
+                        let (kind, id) = if i == 0 && breach_in_chain {
+                            (PointKind::Breach, "breach".to_string())
+                        } else {
+                            (PointKind::Escalation, format!("escalation:{}", step.level))
+                        };
                         let mut p = self.point(cycle, kind, step.level, &step.roles, d + step.after);
                         p.id = format!("{cycle}:{id}");
                         points.push(p);
-                    }
-                    if sla.escalation.first().is_none_or(|s| !s.after.is_zero()) {
-                        points.insert(1, self.point(cycle, PointKind::Breach, 0, &sla.warning_roles, d));
                     }
                 }
                 (Chain::Ack, Some(d)) => {

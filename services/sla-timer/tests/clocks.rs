@@ -581,3 +581,28 @@ fn sla_with_overrides(extra: &str) -> String {
     let shipped = kesu_domain::policy::DEFAULT_POLICY_FILES.iter().find(|(f, _)| *f == "sla.toml").unwrap().1;
     format!("{shipped}\n{extra}")
 }
+
+#[test]
+fn a_chain_that_starts_after_the_deadline_still_has_a_breach_point() {
+    let shipped = kesu_domain::policy::DEFAULT_POLICY_FILES.iter().find(|(f, _)| *f == "sla.toml").unwrap().1;
+    let chain = shipped.replacen("after = \"0m\"\nlevel = 1", "after = \"2h\"\nlevel = 1", 1);
+    assert_ne!(chain, shipped);
+    let policy = Policy::from_toml(Some(&chain), "test").unwrap();
+    let received = sh(2026, 11, 23, 10, 0);
+    let s = Story::new(Priority::Urgent, "system_failure", "outage", received);
+    let p = s.clocks(&policy, received);
+    let response = planned(&p, SlaClockKind::Response);
+    let points: Vec<(PointKind, u32, DateTime<Utc>)> =
+        response.points.iter().map(|p| (p.kind, p.level, p.due)).collect();
+    assert_eq!(
+        points,
+        [
+            (PointKind::Warning, 0, sh(2026, 11, 23, 10, 48)),
+            (PointKind::Breach, 0, sh(2026, 11, 23, 11, 0)),
+            (PointKind::Escalation, 1, sh(2026, 11, 23, 13, 0)),
+            (PointKind::Escalation, 2, sh(2026, 11, 24, 11, 0)),
+        ]
+    );
+    let ids: std::collections::BTreeSet<&str> = response.points.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids.len(), 4, "every point has its own id");
+}
