@@ -7,6 +7,7 @@
 //! over gRPC and as JSON and CSV on its HTTP port. It never sees contacts:
 //! events carry them sealed.
 
+mod aggregate;
 pub mod api;
 mod error;
 mod facts;
