@@ -425,3 +425,62 @@ pub async fn merge_clock(conn: &mut AnyConnection, o: &ClockOutcome) -> Result<(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fact(version: i64, type_code: &str, responded: Option<i64>, score: Option<i32>) -> TicketFact {
+        TicketFact {
+            ticket_id: "T1".into(),
+            version,
+            received_ms: 1000,
+            day: "2026-11-23".into(),
+            week: "2026-W48".into(),
+            hour: 9,
+            channel: "web".into(),
+            type_code: type_code.into(),
+            cause_code: "c".into(),
+            department: "d".into(),
+            priority: "high".into(),
+            region: String::new(),
+            tier: String::new(),
+            customer_key: "K".into(),
+            status: "assigned".into(),
+            is_open: true,
+            responded_ms: responded,
+            resolved_ms: None,
+            ever_resolved: false,
+            reopen_count: 0,
+            reclassified: version == 2,
+            common_issue_id: String::new(),
+            satisfaction: score.map(|s| [Some(s), None, None, None, None]),
+            score_version: if score.is_some() { version } else { 0 },
+        }
+    }
+
+    #[test]
+    fn merging_a_batch_does_not_depend_on_the_order() {
+        let facts = [
+            fact(1, "logistics", None, None),
+            fact(2, "product_quality", Some(5000), None),
+            fact(3, "product_quality", Some(4000), Some(2)),
+            fact(4, "product_quality", Some(6000), None),
+        ];
+        let merge = |order: &[usize]| {
+            let mut it = order.iter().map(|i| facts[*i].clone());
+            let mut first = it.next().unwrap();
+            for f in it {
+                first.absorb(f);
+            }
+            first
+        };
+        let in_order = merge(&[0, 1, 2, 3]);
+        for order in [[3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]] {
+            assert_eq!(merge(&order), in_order, "order {order:?}");
+        }
+        assert_eq!((in_order.version, in_order.type_code.as_str()), (4, "product_quality"));
+        assert_eq!((in_order.responded_ms, in_order.reclassified), (Some(4000), true));
+        assert_eq!((in_order.score_version, in_order.satisfaction.map(|s| s[0])), (3, Some(Some(2))));
+    }
+}
