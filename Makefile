@@ -1,5 +1,5 @@
 # kesu: the two commands a newcomer needs are `make run` and `make test`.
-.PHONY: run test bench deps build lint fmt ci clean
+.PHONY: run test bench eval deps build lint fmt ci clean
 
 CARGO ?= cargo
 
@@ -21,6 +21,10 @@ test: deps
 ## bench: release build; durable and fast configurations, each against a raw JetStream baseline; table + target/bench/latest.json
 bench: deps
 	$(CARGO) run --release -p kesu-bench
+
+## eval: routing's text classifier against the labelled corpus (tests/data/classification): accuracy per class, confusion table
+eval:
+	$(CARGO) run -q -p kesu-eval -- tests/data/classification
 
 ## deps: check nats-server, or install the pinned one into .tools/ (protoc is not needed)
 deps:

@@ -66,7 +66,12 @@ async fn a_notification_service_with_the_wrong_contact_key_is_not_ready_and_lose
     let dead = system.wait_for("DLQ_NOTIFICATION", "dlq.notification", 1).await;
     assert!(dead[0].header("Kesu-Dlq-Error").unwrap().contains("CONTACT_KEY"));
     assert_eq!(dead[0].header("Kesu-Dlq-Subject"), Some("feedback.evt.accepted"));
-    assert!(system.messages("NOTIFY_REQUESTS", "notify.req.").await.is_empty());
+    // Nothing for the customer (staff notices need no contact key).
+    let requests = system.messages("NOTIFY_REQUESTS", "notify.req.").await;
+    assert!(requests.iter().all(|m| {
+        let request: kesu_proto::v1::NotificationRequest = m.decode();
+        request.purpose != kesu_proto::v1::NotificationPurpose::Acknowledgement as i32
+    }));
     let ready = reqwest::get(system.endpoint("notification").http_url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);
     assert!(ready.text().await.unwrap().contains("\"contact key opens sealed contacts\":false"));

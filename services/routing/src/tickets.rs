@@ -1,45 +1,75 @@
 //! Turning an accepted feedback into a ticket: classification from the
-//! taxonomy, priority, department, and the created event.
+//! text and the stated values, priority with its reasons, department.
+//! (The handler is chosen afterwards, see `assign`.)
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kesu_domain::time::to_timestamp;
 use kesu_domain::{Policy, Priority};
-use kesu_proto::v1::{Classification, ClassificationSource, Feedback, Ticket, TicketStatus};
+use kesu_proto::v1::{Feedback, Ticket, TicketStatus};
+
+use crate::classify::{Classifier, Stated};
+use crate::priority::{Factors, PriorityScorer};
 
 /// Department of tickets nobody could classify.
 pub const TRIAGE: &str = "triage";
 
-/// The ticket for a newly accepted feedback (version 1).
-pub fn from_feedback(feedback: &Feedback, ticket_id: String, policy: &Policy, now: DateTime<Utc>) -> Ticket {
-    let stated_type = policy.problem_type(&feedback.problem_type);
-    let (classification, department, status) = match stated_type {
-        Some(t) => {
-            let cause =
-                t.causes.iter().find(|c| c.code == feedback.problem_cause).map(|c| c.code.clone()).unwrap_or_default();
-            (
-                Classification {
-                    type_code: t.code.clone(),
-                    cause_code: cause,
-                    request_nature: feedback.request_nature,
-                    source: ClassificationSource::Stated as i32,
-                    matched_keywords: Vec::new(),
-                    confidence: 1.0,
-                    request_kind: feedback.customer_request.as_ref().map(|r| r.kind).unwrap_or_default(),
-                },
-                t.department.clone(),
-                TicketStatus::New,
-            )
-        }
-        None => (
-            Classification { request_nature: feedback.request_nature, ..Default::default() },
-            TRIAGE.to_string(),
-            TicketStatus::Triage,
-        ),
+/// The policy with its text rules compiled: what creating a ticket needs.
+/// Built once per policy.
+#[derive(Debug)]
+pub struct Rules {
+    pub policy: Arc<Policy>,
+    pub classifier: Classifier,
+    pub priorities: PriorityScorer,
+}
+
+impl Rules {
+    pub fn new(policy: Arc<Policy>) -> Self {
+        Self { classifier: Classifier::new(&policy), priorities: PriorityScorer::new(&policy), policy }
+    }
+}
+
+/// The text a feedback is read from: title, description, the request's words.
+pub fn text_of(feedback: &Feedback) -> String {
+    let detail = feedback.customer_request.as_ref().map(|r| r.detail.as_str()).unwrap_or_default();
+    [feedback.title.as_str(), feedback.description.as_str(), detail]
+        .into_iter()
+        .filter(|t| !t.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The ticket for a newly accepted feedback (version 1), not yet assigned:
+/// `new` in its type's department, or `triage` when unclassified.
+pub fn from_feedback(feedback: &Feedback, ticket_id: String, rules: &Rules, now: DateTime<Utc>) -> Ticket {
+    let policy = &rules.policy;
+    let text = text_of(feedback);
+    let channel = kesu_proto::v1::Channel::try_from(feedback.channel)
+        .ok()
+        .and_then(kesu_domain::channel_token)
+        .unwrap_or_default();
+    let stated = Stated {
+        channel,
+        type_code: &feedback.problem_type,
+        cause_code: &feedback.problem_cause,
+        nature: feedback.request_nature,
+        request: feedback.customer_request.as_ref().map(|r| r.kind).unwrap_or_default(),
     };
-    let (priority, reason) = match Priority::from_proto(feedback.urgency) {
-        Some(p) => (p, format!("stated urgency: {p}")),
-        None => (policy.default_priority(), format!("default priority: {}", policy.default_priority())),
+    let classification = rules.classifier.classify(&text, &stated, policy);
+    let (department, status) = match policy.problem_type(&classification.type_code) {
+        Some(t) => (t.department.clone(), TicketStatus::New),
+        None => (TRIAGE.to_string(), TicketStatus::Triage),
     };
+    let tier = feedback.customer.as_ref().map(|c| c.tier.as_str()).unwrap_or_default();
+    let (priority, reasons) = rules.priorities.score(&Factors {
+        text: &text,
+        nature: classification.request_nature,
+        cause: &classification.cause_code,
+        tier,
+        affected_customers: feedback.affected_customers,
+        stated: Priority::from_proto(feedback.urgency),
+    });
     let now_ts = to_timestamp(now);
     Ticket {
         ticket_id,
@@ -50,7 +80,7 @@ pub fn from_feedback(feedback: &Feedback, ticket_id: String, policy: &Policy, no
         external_id: feedback.external_id.clone(),
         status: status as i32,
         priority: priority.to_proto() as i32,
-        priority_reasons: vec![reason],
+        priority_reasons: reasons,
         classification: Some(classification),
         department,
         handler: String::new(),
@@ -92,6 +122,10 @@ mod tests {
     use super::*;
     use kesu_proto::v1::Priority as WirePriority;
 
+    fn rules() -> Rules {
+        Rules::new(Arc::new(Policy::default_policy()))
+    }
+
     fn feedback(problem_type: &str, cause: &str, urgency: WirePriority) -> Feedback {
         Feedback {
             feedback_id: "f1".into(),
@@ -105,11 +139,10 @@ mod tests {
 
     #[test]
     fn a_stated_type_sets_department_and_the_stated_urgency_the_priority() {
-        let policy = Policy::default_policy();
         let t = from_feedback(
             &feedback("logistics", "delivery_delay", WirePriority::High),
             "t1".into(),
-            &policy,
+            &rules(),
             Utc::now(),
         );
         assert_eq!(t.department, "operations");
@@ -121,9 +154,8 @@ mod tests {
 
     #[test]
     fn unknown_types_go_to_triage_with_the_default_priority() {
-        let policy = Policy::default_policy();
         let t =
-            from_feedback(&feedback("teleportation", "", WirePriority::Unspecified), "t1".into(), &policy, Utc::now());
+            from_feedback(&feedback("teleportation", "", WirePriority::Unspecified), "t1".into(), &rules(), Utc::now());
         assert_eq!(t.department, TRIAGE);
         assert_eq!(t.status, TicketStatus::Triage as i32);
         assert_eq!(t.priority, WirePriority::Medium as i32);
@@ -132,9 +164,60 @@ mod tests {
 
     #[test]
     fn a_cause_outside_the_type_is_dropped() {
-        let policy = Policy::default_policy();
         let t =
-            from_feedback(&feedback("billing", "delivery_delay", WirePriority::Low), "t1".into(), &policy, Utc::now());
+            from_feedback(&feedback("billing", "delivery_delay", WirePriority::Low), "t1".into(), &rules(), Utc::now());
         assert_eq!(t.classification.unwrap().cause_code, "");
+    }
+
+    fn text(description: &str, locale: &str) -> Feedback {
+        Feedback {
+            feedback_id: "f1".into(),
+            feedback_number: "FB202611230001".into(),
+            description: description.into(),
+            locale: locale.into(),
+            ..Default::default()
+        }
+    }
+
+    fn read(f: &Feedback) -> (String, String, &'static str, Vec<String>) {
+        let t = from_feedback(f, "t1".into(), &rules(), Utc::now());
+        let c = t.classification.unwrap();
+        (c.type_code, c.cause_code, priority_name(t.priority), t.priority_reasons)
+    }
+
+    #[test]
+    fn the_six_complaints_of_the_issue_differ() {
+        let (ty, _, p, reasons) = read(&text("收银系统崩溃，全部门店无法支付，顾客排长队", "zh-CN"));
+        assert_eq!((ty.as_str(), p), ("system_failure", "urgent"), "{reasons:?}");
+        let (ty, cause, p, reasons) = read(&text("新买的洗衣机漏电，手碰到外壳有触电的感觉", "zh-CN"));
+        assert_eq!((ty.as_str(), cause.as_str(), p), ("product_quality", "safety_hazard", "urgent"));
+        assert!(reasons.iter().any(|r| r.starts_with("safety hazard: 漏电")), "{reasons:?}");
+        let (ty, _, p, _) = read(&text("建议APP增加夜间模式，晚上用太刺眼", "zh-CN"));
+        assert_eq!((ty.as_str(), p), ("product_function", "low"));
+        let robot = text("扫地机器人开不了机，按电源键没有任何反应，希望换一台新的", "zh-CN");
+        let t = from_feedback(&robot, "t1".into(), &rules(), Utc::now());
+        let c = t.classification.unwrap();
+        assert_eq!((c.type_code.as_str(), c.cause_code.as_str()), ("repair", "no_power"));
+        assert_eq!(c.request_kind, kesu_proto::v1::CustomerRequestKind::Replace as i32);
+        let (ty, cause, _, _) = read(&text("订单下了7天了还没发货，物流信息一直没更新", "zh-CN"));
+        assert_eq!((ty.as_str(), cause.as_str()), ("logistics", "delivery_delay"));
+        let refund = text("I was charged twice for my order, please refund the duplicate payment.", "en-GB");
+        let t = from_feedback(&refund, "t1".into(), &rules(), Utc::now());
+        let c = t.classification.unwrap();
+        assert_eq!(
+            (c.type_code.as_str(), c.cause_code.as_str(), t.department.as_str()),
+            ("billing", "double_charge", "finance")
+        );
+        assert_eq!(c.request_kind, kesu_proto::v1::CustomerRequestKind::Refund as i32);
+        assert!(!c.matched_keywords.is_empty());
+    }
+
+    #[test]
+    fn a_vip_is_raised_and_the_reason_kept() {
+        let mut f = text("订单下了7天了还没发货", "zh-CN");
+        f.customer = Some(kesu_proto::v1::CustomerRef { tier: "vip".into(), ..Default::default() });
+        let (_, _, p, reasons) = read(&f);
+        assert_eq!(p, "high");
+        assert!(reasons.iter().any(|r| r.starts_with("customer tier vip")), "{reasons:?}");
     }
 }

@@ -145,6 +145,10 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
                 problem_cause: "delivery_delay".into(),
                 description: "My order SO-20261120-0042 has not arrived two weeks after dispatch.".into(),
                 order_number: "SO-20261120-0042".into(),
+                customer_request: Some(CustomerRequest {
+                    kind: CustomerRequestKind::Explanation as i32,
+                    detail: "Tell me when it arrives".into(),
+                }),
                 urgency: Priority::High as i32,
                 ..Default::default()
             },
@@ -163,6 +167,10 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
                 problem_type: "product_quality".into(),
                 problem_cause: "safety_hazard".into(),
                 description: "电热水壶底座漏电，手碰到有麻的感觉，请尽快处理！".into(),
+                customer_request: Some(CustomerRequest {
+                    kind: CustomerRequestKind::Replace as i32,
+                    detail: String::new(),
+                }),
                 urgency: Priority::Urgent as i32,
                 entered_by: "agent-007".into(),
                 ..Default::default()
@@ -182,6 +190,10 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
                 problem_type: "billing".into(),
                 problem_cause: "double_charge".into(),
                 description: "同一笔订单被扣了两次款，金额 299 元。".into(),
+                customer_request: Some(CustomerRequest {
+                    kind: CustomerRequestKind::Refund as i32,
+                    detail: String::new(),
+                }),
                 ..Default::default()
             },
         ),
@@ -198,6 +210,7 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
                     "",
                 )),
                 description: "Is there a way to export my order history as a spreadsheet?".into(),
+                request_nature: RequestNature::Consultation as i32,
                 urgency: Priority::Low as i32,
                 ..Default::default()
             },

@@ -8,9 +8,13 @@
 //! offending key (`sla.targets.high.response: ...`). Each section has its
 //! own module here.
 
+pub mod assignment;
 pub mod calendar;
+pub mod classification;
+pub mod common_issues;
 pub mod intake;
 pub mod notification;
+pub mod prioritisation;
 pub mod sla;
 pub mod staff;
 pub mod taxonomy;
@@ -25,9 +29,12 @@ use serde::Deserialize;
 use crate::calendar::BusinessCalendar;
 use crate::priority::Priority;
 
+pub use assignment::{AssignmentPolicy, CoHandlerRule};
 pub use calendar::CalendarPolicy;
+pub use classification::{ClassificationPolicy, Implied, LabelRule, Negations, TermRule};
 pub use intake::IntakePolicy;
 pub use notification::{Audience, NotificationPolicy, NotificationRules, QuietHours, Rule, Trigger};
+pub use prioritisation::{PriorityRules, PriorityRulesPolicy, TermLevel};
 pub use sla::{ChosenTarget, LevelTargets, SlaOverride, SlaPolicy, SlaTable};
 pub use staff::{StaffDirectory, StaffMember, StaffPolicy};
 pub use taxonomy::{Cause, Department, PriorityPolicy, ProblemType};
@@ -41,6 +48,7 @@ pub const DEFAULT_POLICY_FILES: &[(&str, &str)] = &[
     ("deployment.toml", include_str!("../../policy/deployment.toml")),
     ("intake.toml", include_str!("../../policy/intake.toml")),
     ("routing.toml", include_str!("../../policy/routing.toml")),
+    ("classification.toml", include_str!("../../policy/classification.toml")),
     ("staff.toml", include_str!("../../policy/staff.toml")),
     ("calendar.toml", include_str!("../../policy/calendar.toml")),
     ("sla.toml", include_str!("../../policy/sla.toml")),
@@ -70,6 +78,11 @@ pub struct PolicyDoc {
     pub staff: StaffPolicy,
     pub templates: TemplatesPolicy,
     pub notification: NotificationPolicy,
+    #[serde(default)]
+    pub common_issues: common_issues::CommonIssuesPolicy,
+    pub classification: ClassificationPolicy,
+    pub priority_rules: PriorityRulesPolicy,
+    pub assignment: AssignmentPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +104,8 @@ pub struct Policy {
     notification: NotificationRules,
     dedup_window: Duration,
     default_priority: Priority,
+    common_issues: common_issues::CommonIssueRules,
+    priority_rules: PriorityRules,
 }
 
 impl Policy {
@@ -154,12 +169,28 @@ impl Policy {
         let default_priority: Priority =
             doc.priority.default.parse().map_err(|m| ("priority.default".to_string(), m))?;
         taxonomy::validate(&doc.departments, &doc.taxonomy)?;
+        classification::validate(&doc.classification, &doc.taxonomy)?;
+        let priority_rules = prioritisation::build(&doc.priority_rules, &doc.taxonomy)?;
+        assignment::validate(&doc.assignment, &doc.departments, &doc.taxonomy)?;
         let sla = sla::build(&doc.sla, &doc.taxonomy)?;
         let templates = Templates::compile(&doc.templates, &notification::link_templates(&doc.notification))?;
         let notification = notification::build(&doc.notification, &templates)?;
         let default_language = language_of(&doc.deployment.default_locale);
         let staff = staff::build(&doc.staff, &doc.departments, &doc.taxonomy, &calendar, default_language)?;
-        Ok(Self { doc, time_zone, calendar, sla, staff, templates, notification, dedup_window, default_priority })
+        let common_issues = common_issues::build(&doc.common_issues)?;
+        Ok(Self {
+            doc,
+            time_zone,
+            calendar,
+            sla,
+            staff,
+            templates,
+            notification,
+            dedup_window,
+            default_priority,
+            common_issues,
+            priority_rules,
+        })
     }
 
     pub fn time_zone(&self) -> Tz {
@@ -174,6 +205,11 @@ impl Policy {
         &self.sla
     }
 
+    /// When reports become a common issue (`[common_issues]`).
+    pub fn common_issues(&self) -> &common_issues::CommonIssueRules {
+        &self.common_issues
+    }
+
     pub fn staff(&self) -> &StaffDirectory {
         &self.staff
     }
@@ -184,6 +220,11 @@ impl Policy {
 
     pub fn default_priority(&self) -> Priority {
         self.default_priority
+    }
+
+    /// How routing scores priorities (`[priority_rules]`).
+    pub fn priority_rules(&self) -> &PriorityRules {
+        &self.priority_rules
     }
 
     pub fn problem_type(&self, code: &str) -> Option<&ProblemType> {
