@@ -32,7 +32,14 @@ pub struct AnalyticsUnderTest {
 
 impl AnalyticsUnderTest {
     pub async fn start(backend: Backend, env: &[(&str, &str)]) -> Option<Self> {
-        let mut system = TestSystem::try_start_with(backend, &[], env).await?;
+        let mut me = Self::prepare(kesu_testkit::NatsProfile::Fast, backend, env).await?;
+        me.start_analytics().await;
+        Some(me)
+    }
+
+    /// The streams, without analytics yet ([`Self::start_analytics`]).
+    pub async fn prepare(profile: kesu_testkit::NatsProfile, backend: Backend, env: &[(&str, &str)]) -> Option<Self> {
+        let system = TestSystem::try_start_on(profile, backend, &[], env).await?;
         let owners = kesu_bus::Bus::connect(
             &kesu_bus::BusConfig::local(&system.nats.url()),
             "test-owners",
@@ -41,8 +48,11 @@ impl AnalyticsUnderTest {
         .await
         .expect("connect as the streams' owners");
         owners.ensure_streams(&[FEEDBACK, TICKETS, SLA, NOTIFICATIONS]).await.expect("declare the input streams");
-        system.start_service("analytics").await;
         Some(Self { system })
+    }
+
+    pub async fn start_analytics(&mut self) {
+        self.system.start_service("analytics").await;
     }
 
     /// Publishes an event as its producer would, with `msg_id` as Nats-Msg-Id

@@ -11,6 +11,7 @@ use kesu_domain::Policy;
 use kesu_proto::v1::*;
 use kesu_storage::Database;
 
+use crate::aggregate;
 use crate::error::Error;
 use crate::figures;
 use crate::query::{self, Filter, Range, Row};
@@ -94,13 +95,11 @@ impl Analytics {
     }
 
     pub async fn volume(&self, range: Range, filter: &Filter, group_by: &str) -> Result<Vec<CountByKey>, Error> {
-        query::check_group("group_by", group_by)?;
-        Ok(figures::volume(&self.rows(range, filter).await?, group_by))
+        aggregate::volume(self.db.pool(), range, filter, group_by).await
     }
 
     pub async fn shares(&self, range: Range, filter: &Filter, group_by: &str) -> Result<ShareResponse, Error> {
-        query::check_group("group_by", group_by)?;
-        Ok(figures::shares(&self.rows(range, filter).await?, group_by))
+        aggregate::shares(self.db.pool(), range, filter, group_by).await
     }
 
     pub async fn attainment(
@@ -109,8 +108,7 @@ impl Analytics {
         filter: &Filter,
         group_by: &str,
     ) -> Result<Vec<SlaAttainmentRow>, Error> {
-        query::check_group("group_by", group_by)?;
-        Ok(figures::attainment(&self.rows(range, filter).await?, group_by))
+        aggregate::attainment(self.db.pool(), range, filter, group_by).await
     }
 
     pub async fn satisfaction(
@@ -119,16 +117,15 @@ impl Analytics {
         filter: &Filter,
         group_by: &str,
     ) -> Result<Vec<SatisfactionRow>, Error> {
-        query::check_group("group_by", group_by)?;
-        Ok(figures::satisfaction(&self.rows(range, filter).await?, group_by))
+        aggregate::satisfaction(self.db.pool(), range, filter, group_by).await
     }
 
     pub async fn handling_times(&self, range: Range, filter: &Filter) -> Result<HandlingTimesResponse, Error> {
-        Ok(figures::handling_times(&self.rows(range, filter).await?))
+        aggregate::handling_times(self.db.pool(), range, filter).await
     }
 
     pub async fn rates(&self, range: Range, filter: &Filter) -> Result<RatesResponse, Error> {
-        Ok(figures::rates(&self.rows(range, filter).await?))
+        aggregate::rates(self.db.pool(), range, filter).await
     }
 
     pub async fn common_issues(&self, range: Range, filter: &Filter) -> Result<CommonIssueStatsResponse, Error> {
@@ -136,7 +133,7 @@ impl Analytics {
     }
 
     pub async fn sla_risk(&self, range: Range, filter: &Filter) -> Result<SlaRiskResponse, Error> {
-        Ok(figures::sla_risk(&self.rows(range, filter).await?))
+        aggregate::sla_risk(self.db.pool(), range, filter).await
     }
 
     /// The daily counters (feedback, notifications, …) over the local days of a range.

@@ -38,6 +38,8 @@ pub struct TicketFact {
     pub common_issue_id: String,
     /// Scores 1..5 when rated: score, response speed, result, attitude, communication.
     pub satisfaction: Option<[Option<i32>; 5]>,
+    /// The version the scores come from (0: none).
+    pub score_version: i64,
 }
 
 fn ms(ts: Option<&prost_types::Timestamp>) -> Option<i64> {
@@ -106,9 +108,11 @@ impl TicketFact {
                 [Some(overall), score(s.response_speed), score(s.result), score(s.attitude), score(s.communication)]
             })
         });
+        let version = t.version.max(e.meta.as_ref().map(|m| m.aggregate_version).unwrap_or(0)) as i64;
         Some(TicketFact {
             ticket_id: t.ticket_id.clone(),
-            version: t.version.max(e.meta.as_ref().map(|m| m.aggregate_version).unwrap_or(0)) as i64,
+            version,
+            score_version: if satisfaction.is_some() { version } else { 0 },
             received_ms,
             day,
             week,
@@ -134,6 +138,112 @@ impl TicketFact {
             },
             satisfaction,
         })
+    }
+}
+
+fn earliest_of(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl TicketFact {
+    /// Takes in a later-handled fact of the same ticket with the rules of
+    /// the table (so a batch writes one row per ticket).
+    pub fn absorb(&mut self, o: TicketFact) {
+        self.responded_ms = earliest_of(self.responded_ms, o.responded_ms);
+        self.resolved_ms = earliest_of(self.resolved_ms, o.resolved_ms);
+        self.ever_resolved |= o.ever_resolved;
+        self.reopen_count = self.reopen_count.max(o.reopen_count);
+        self.reclassified |= o.reclassified;
+        if o.score_version > self.score_version {
+            self.score_version = o.score_version;
+            self.satisfaction = o.satisfaction;
+        }
+        if o.version > self.version {
+            self.version = o.version;
+            self.channel = o.channel;
+            self.type_code = o.type_code;
+            self.cause_code = o.cause_code;
+            self.department = o.department;
+            self.priority = o.priority;
+            self.region = o.region;
+            self.tier = o.tier;
+            self.customer_key = o.customer_key;
+            self.status = o.status;
+            self.is_open = o.is_open;
+            self.common_issue_id = o.common_issue_id;
+        }
+    }
+}
+
+/// What a batch of events leaves, merged per row, written once before commit.
+#[derive(Debug, Default)]
+pub struct Pending {
+    tickets: std::collections::HashMap<String, TicketFact>,
+    links: std::collections::HashMap<(String, String), i64>,
+    clocks: std::collections::HashMap<(String, &'static str), ClockOutcome>,
+}
+
+impl Pending {
+    pub fn ticket(&mut self, fact: TicketFact, linked_ms: i64) {
+        if !fact.common_issue_id.is_empty() {
+            let at = self.links.entry((fact.common_issue_id.clone(), fact.ticket_id.clone())).or_insert(linked_ms);
+            *at = (*at).min(linked_ms);
+        }
+        match self.tickets.get_mut(&fact.ticket_id) {
+            Some(seen) => seen.absorb(fact),
+            None => {
+                self.tickets.insert(fact.ticket_id.clone(), fact);
+            }
+        }
+    }
+
+    pub fn clock(&mut self, o: ClockOutcome) {
+        match self.clocks.get_mut(&(o.ticket_id.clone(), o.clock)) {
+            Some(seen) => {
+                seen.warned |= o.warned;
+                seen.met |= o.met;
+                seen.breached |= o.breached;
+                seen.deadline_ms = o.deadline_ms.or(seen.deadline_ms);
+            }
+            None => {
+                self.clocks.insert((o.ticket_id.clone(), o.clock), o);
+            }
+        }
+    }
+
+    /// Writes everything: multi-row upserts with the merge rules of the tables.
+    pub async fn write(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let mut tickets: Vec<TicketFact> = self.tickets.into_values().collect();
+        tickets.sort_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
+        for chunk in tickets.chunks(256) {
+            merge_tickets(conn, chunk).await?;
+        }
+        let mut links: Vec<((String, String), i64)> = self.links.into_iter().collect();
+        links.sort();
+        for chunk in links.chunks(1000) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+            let sql = format!(
+                "INSERT INTO issue_links (common_issue_id, ticket_id, linked_ms) VALUES {}
+                 ON CONFLICT (common_issue_id, ticket_id) DO UPDATE SET linked_ms = CASE WHEN excluded.linked_ms \
+                 < issue_links.linked_ms THEN excluded.linked_ms ELSE issue_links.linked_ms END",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((issue, ticket), at) in chunk {
+                q = q.bind(issue.as_str()).bind(ticket.as_str()).bind(*at);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        let mut clocks: Vec<ClockOutcome> = self.clocks.into_values().collect();
+        clocks.sort_by(|a, b| (a.ticket_id.as_str(), a.clock).cmp(&(b.ticket_id.as_str(), b.clock)));
+        for o in &clocks {
+            merge_clock(conn, o).await?;
+        }
+        Ok(())
     }
 }
 
@@ -164,7 +274,7 @@ fn largest(col: &str) -> String {
     format!("{col} = CASE WHEN excluded.{col} > ticket_facts.{col} THEN excluded.{col} ELSE ticket_facts.{col} END")
 }
 
-fn upsert_sql() -> &'static str {
+fn upsert_set() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
         let mut set: Vec<String> = LATEST
@@ -186,64 +296,65 @@ fn upsert_sql() -> &'static str {
         set.push(largest("ever_resolved"));
         set.push(largest("reopen_count"));
         set.push(largest("reclassified"));
-        format!(
-            "INSERT INTO ticket_facts (ticket_id, version, received_ms, day, week, hour, channel, type_code, \
-             cause_code, department, priority, region, tier, customer_key, status, is_open, responded_ms, \
-             resolved_ms, ever_resolved, reopen_count, reclassified, common_issue_id, score_version, score, \
-             response_speed, result, attitude, communication) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
-             ON CONFLICT (ticket_id) DO UPDATE SET {}",
-            set.join(", ")
-        )
+        set.join(", ")
     })
 }
 
-/// Merges a ticket fact into `ticket_facts` (and its common-issue link).
-pub async fn merge_ticket(conn: &mut AnyConnection, f: &TicketFact, linked_ms: i64) -> Result<(), sqlx::Error> {
-    let s = f.satisfaction.unwrap_or([None; 5]);
-    sqlx::query(sqlx::AssertSqlSafe(upsert_sql()))
-        .bind(&f.ticket_id)
-        .bind(f.version)
-        .bind(f.received_ms)
-        .bind(&f.day)
-        .bind(&f.week)
-        .bind(f.hour as i64)
-        .bind(&f.channel)
-        .bind(&f.type_code)
-        .bind(&f.cause_code)
-        .bind(&f.department)
-        .bind(&f.priority)
-        .bind(&f.region)
-        .bind(&f.tier)
-        .bind(&f.customer_key)
-        .bind(&f.status)
-        .bind(f.is_open as i64)
-        .bind(f.responded_ms)
-        .bind(f.resolved_ms)
-        .bind(f.ever_resolved as i64)
-        .bind(f.reopen_count as i64)
-        .bind(f.reclassified as i64)
-        .bind(&f.common_issue_id)
-        .bind(if f.satisfaction.is_some() { f.version } else { 0 })
-        .bind(s[0].map(i64::from))
-        .bind(s[1].map(i64::from))
-        .bind(s[2].map(i64::from))
-        .bind(s[3].map(i64::from))
-        .bind(s[4].map(i64::from))
-        .execute(&mut *conn)
-        .await?;
-    if !f.common_issue_id.is_empty() {
-        sqlx::query(
-            "INSERT INTO issue_links (common_issue_id, ticket_id, linked_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (common_issue_id, ticket_id) DO UPDATE SET linked_ms =
-             CASE WHEN excluded.linked_ms < issue_links.linked_ms THEN excluded.linked_ms ELSE issue_links.linked_ms END",
-        )
-        .bind(&f.common_issue_id)
-        .bind(&f.ticket_id)
-        .bind(linked_ms)
-        .execute(&mut *conn)
-        .await?;
+const FACT_COLUMNS: usize = 28;
+
+/// Merges ticket facts (one per ticket) into `ticket_facts` in one statement.
+pub async fn merge_tickets(conn: &mut AnyConnection, facts: &[TicketFact]) -> Result<(), sqlx::Error> {
+    if facts.is_empty() {
+        return Ok(());
     }
+    let values: Vec<String> = (0..facts.len())
+        .map(|i| {
+            let cells: Vec<String> = (1..=FACT_COLUMNS).map(|c| format!("${}", i * FACT_COLUMNS + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO ticket_facts (ticket_id, version, received_ms, day, week, hour, channel, type_code, \
+         cause_code, department, priority, region, tier, customer_key, status, is_open, responded_ms, \
+         resolved_ms, ever_resolved, reopen_count, reclassified, common_issue_id, score_version, score, \
+         response_speed, result, attitude, communication) VALUES {} ON CONFLICT (ticket_id) DO UPDATE SET {}",
+        values.join(", "),
+        upsert_set()
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for f in facts {
+        let s = f.satisfaction.unwrap_or([None; 5]);
+        q = q
+            .bind(f.ticket_id.as_str())
+            .bind(f.version)
+            .bind(f.received_ms)
+            .bind(f.day.as_str())
+            .bind(f.week.as_str())
+            .bind(f.hour as i64)
+            .bind(f.channel.as_str())
+            .bind(f.type_code.as_str())
+            .bind(f.cause_code.as_str())
+            .bind(f.department.as_str())
+            .bind(f.priority.as_str())
+            .bind(f.region.as_str())
+            .bind(f.tier.as_str())
+            .bind(f.customer_key.as_str())
+            .bind(f.status.as_str())
+            .bind(f.is_open as i64)
+            .bind(f.responded_ms)
+            .bind(f.resolved_ms)
+            .bind(f.ever_resolved as i64)
+            .bind(f.reopen_count as i64)
+            .bind(f.reclassified as i64)
+            .bind(f.common_issue_id.as_str())
+            .bind(f.score_version)
+            .bind(s[0].map(i64::from))
+            .bind(s[1].map(i64::from))
+            .bind(s[2].map(i64::from))
+            .bind(s[3].map(i64::from))
+            .bind(s[4].map(i64::from));
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -313,4 +424,63 @@ pub async fn merge_clock(conn: &mut AnyConnection, o: &ClockOutcome) -> Result<(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fact(version: i64, type_code: &str, responded: Option<i64>, score: Option<i32>) -> TicketFact {
+        TicketFact {
+            ticket_id: "T1".into(),
+            version,
+            received_ms: 1000,
+            day: "2026-11-23".into(),
+            week: "2026-W48".into(),
+            hour: 9,
+            channel: "web".into(),
+            type_code: type_code.into(),
+            cause_code: "c".into(),
+            department: "d".into(),
+            priority: "high".into(),
+            region: String::new(),
+            tier: String::new(),
+            customer_key: "K".into(),
+            status: "assigned".into(),
+            is_open: true,
+            responded_ms: responded,
+            resolved_ms: None,
+            ever_resolved: false,
+            reopen_count: 0,
+            reclassified: version == 2,
+            common_issue_id: String::new(),
+            satisfaction: score.map(|s| [Some(s), None, None, None, None]),
+            score_version: if score.is_some() { version } else { 0 },
+        }
+    }
+
+    #[test]
+    fn merging_a_batch_does_not_depend_on_the_order() {
+        let facts = [
+            fact(1, "logistics", None, None),
+            fact(2, "product_quality", Some(5000), None),
+            fact(3, "product_quality", Some(4000), Some(2)),
+            fact(4, "product_quality", Some(6000), None),
+        ];
+        let merge = |order: &[usize]| {
+            let mut it = order.iter().map(|i| facts[*i].clone());
+            let mut first = it.next().unwrap();
+            for f in it {
+                first.absorb(f);
+            }
+            first
+        };
+        let in_order = merge(&[0, 1, 2, 3]);
+        for order in [[3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]] {
+            assert_eq!(merge(&order), in_order, "order {order:?}");
+        }
+        assert_eq!((in_order.version, in_order.type_code.as_str()), (4, "product_quality"));
+        assert_eq!((in_order.responded_ms, in_order.reclassified), (Some(4000), true));
+        assert_eq!((in_order.score_version, in_order.satisfaction.map(|s| s[0])), (3, Some(Some(2))));
+    }
 }

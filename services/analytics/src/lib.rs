@@ -7,6 +7,7 @@
 //! over gRPC and as JSON and CSV on its HTTP port. It never sees contacts:
 //! events carry them sealed.
 
+mod aggregate;
 pub mod api;
 mod error;
 mod facts;
@@ -127,14 +128,14 @@ impl Handler for EventCounter {
                 let e: TicketEvent = d.decode(type_names::TICKET_EVENT)?;
                 if let Some(fact) = ingest::TicketFact::of(&e, self.policy.time_zone()) {
                     let at = occurred_ms(e.meta.as_ref()).unwrap_or(fact.received_ms);
-                    ingest::merge_ticket(work.conn(), &fact, at).await?;
+                    work.batch_state::<Batch>().facts.ticket(fact, at);
                 }
                 (e.meta.clone(), facts::of_ticket(&e))
             }
             s if s == SLA.name => {
                 let e: SlaEvent = d.decode(type_names::SLA_EVENT)?;
                 for outcome in ingest::ClockOutcome::of(&e) {
-                    ingest::merge_clock(work.conn(), &outcome).await?;
+                    work.batch_state::<Batch>().facts.clock(outcome);
                 }
                 (e.meta.clone(), facts::of_sla(&e))
             }
@@ -149,7 +150,7 @@ impl Handler for EventCounter {
         }
         let day = self.local_day(meta.as_ref());
         // Summed over the batch and written once per counter in before_commit.
-        let counts = work.batch_state::<store::Counts>();
+        let counts = &mut work.batch_state::<Batch>().counts;
         for (metric, dim, amount) in facts {
             *counts.entry((day.clone(), metric, dim)).or_default() += amount;
         }
@@ -157,10 +158,19 @@ impl Handler for EventCounter {
     }
 
     async fn before_commit(&self, work: &mut UnitOfWork) -> Result<(), HandleError> {
-        let counts = work.take_batch_state::<store::Counts>();
-        store::add(work.conn(), &counts).await?;
+        let batch = work.take_batch_state::<Batch>();
+        store::add(work.conn(), &batch.counts).await?;
+        batch.facts.write(work.conn()).await?;
         Ok(())
     }
+}
+
+/// What a batch accumulates (the unit of work holds one state): counters
+/// and facts, written once before commit.
+#[derive(Default)]
+struct Batch {
+    counts: store::Counts,
+    facts: ingest::Pending,
 }
 
 fn occurred_ms(meta: Option<&EventMeta>) -> Option<i64> {

@@ -156,7 +156,7 @@ const COLUMNS: &str = "t.ticket_id, t.received_ms, t.day, t.week, t.hour, t.chan
 
 /// `WHERE` over `ticket_facts t` for a range (bound first, at `$first` and
 /// `$first + 1`) and a filter, with the filter's binds.
-fn conditions(filter: &Filter, first: usize) -> (String, Vec<String>) {
+pub(crate) fn conditions(filter: &Filter, first: usize) -> (String, Vec<String>) {
     let mut sql = format!("t.received_ms >= ${} AND t.received_ms < ${}", first, first + 1);
     let mut binds = Vec::new();
     for (i, (col, value)) in filter.columns().into_iter().enumerate() {

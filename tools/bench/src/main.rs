@@ -21,12 +21,17 @@
 //!    steady load, restart catch-up ([`sla_timers`]); alone with
 //!    `KESU_BENCH_ONLY=sla_timers`.
 //!
+//! 6. analytics on its own: ingest against raw consume, and 90-day queries
+//!    over a million tickets ([`analytics`]); `KESU_BENCH_ONLY=analytics`
+//!    runs this part alone and adds it to an existing `latest.json`.
+//!
 //! It prints a table and writes `target/bench/latest.json` ([`report`]).
 //! Settings: `KESU_BENCH_BACKEND` (`sqlite`, default, or `postgres`),
 //! `KESU_BENCH_CONFIGS` (default `durable,fast`), `KESU_BENCH_N`
 //! (feedbacks in the end-to-end phase; default 4,000 durable, 10,000 fast),
 //! `KESU_BENCH_LATENCY_SECS` (default 30).
 
+mod analytics;
 mod cpu;
 mod load;
 mod notifications;
@@ -122,6 +127,10 @@ async fn main() -> anyhow::Result<()> {
         "kesu benchmark on {backend_name}: payload {payload} bytes, {} cores",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
+
+    if std::env::var("KESU_BENCH_ONLY").is_ok_and(|v| v == "analytics") {
+        return analytics_only(&configs, &settings).await;
+    }
 
     let mut runs = Vec::new();
     let mut version = String::new();
@@ -222,6 +231,10 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
         notification.raw_publish_per_s
     );
 
+    // 6. analytics on its own.
+    let analytics = analytics::measure(config.nats, settings.backend, config.sqlite_synchronous, n).await?;
+    print_analytics(&analytics);
+
     let figures = Figures {
         name: config.name,
         sqlite_synchronous: config.sqlite_synchronous,
@@ -237,6 +250,47 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
         latency_secs,
         latency,
         notification: Some(notification),
+        analytics: Some(analytics),
     };
     Ok((figures, version))
+}
+
+fn print_analytics(a: &analytics::Figures) {
+    println!(
+        "  analytics alone: {} events at {:.0}/s ({:.4} of raw consume {:.0}/s); 90 days of {} tickets: \
+         rates p50 {:.1} ms p99 {:.1} ms, volume by day p50 {:.1} ms p99 {:.1} ms ({} queries)",
+        a.events,
+        a.events_per_s,
+        a.ratio(),
+        a.raw_consume_per_s,
+        a.tickets,
+        a.rates_p50.as_secs_f64() * 1000.0,
+        a.rates_p99.as_secs_f64() * 1000.0,
+        a.volume_p50.as_secs_f64() * 1000.0,
+        a.volume_p99.as_secs_f64() * 1000.0,
+        a.queries
+    );
+}
+
+/// `KESU_BENCH_ONLY=analytics`: the analytics part alone, added under
+/// `<config>.analytics` to `target/bench/latest.json`.
+async fn analytics_only(configs: &[&Config], settings: &Settings) -> anyhow::Result<()> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/latest.json");
+    let mut doc: serde_json::Value = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| serde_json::json!({}));
+    for config in configs {
+        println!("configuration {}: analytics alone", config.name);
+        let n = settings.n.unwrap_or(config.default_n);
+        let a = analytics::measure(config.nats, settings.backend, config.sqlite_synchronous, n).await?;
+        print_analytics(&a);
+        doc[config.name]["analytics"] = a.to_json();
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&doc)? + "\n")?;
+    println!("\nfigures written to {}", path.display());
+    Ok(())
 }

@@ -27,6 +27,8 @@ pub struct Figures {
     pub latency: Latencies,
     /// notification alone (events in, notices out).
     pub notification: Option<crate::notifications::Figures>,
+    /// analytics alone (ingest, 90-day queries).
+    pub analytics: Option<crate::analytics::Figures>,
 }
 
 impl Figures {
@@ -65,6 +67,7 @@ impl Figures {
             },
             "sqlite_synchronous": self.sqlite_synchronous,
             "notification": self.notification.map(|n| n.to_json()),
+            "analytics": self.analytics.map(|a| a.to_json()),
         })
     }
 }
@@ -135,6 +138,19 @@ pub fn table(runs: &[Figures], sqlite: bool) -> String {
     });
     row("notification alone: events in / notices out", &|r| match r.notification {
         Some(n) => format!("{:.0} / {:.0} /s ({:.4} of raw)", n.events_per_s, n.notices_per_s, n.ratio()),
+        None => "—".into(),
+    });
+    row("analytics alone: events in (of raw consume)", &|r| match r.analytics {
+        Some(a) => format!("{:.0} /s ({:.4})", a.events_per_s, a.ratio()),
+        None => "—".into(),
+    });
+    row("analytics: 90-day GetRates p50 / p99", &|r| match r.analytics {
+        Some(a) => format!(
+            "{:.1} / {:.1} ms ({} tickets)",
+            a.rates_p50.as_secs_f64() * 1000.0,
+            a.rates_p99.as_secs_f64() * 1000.0,
+            a.tickets
+        ),
         None => "—".into(),
     });
     out
