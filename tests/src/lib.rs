@@ -10,8 +10,8 @@ pub mod intake;
 pub mod journey;
 pub mod lifecycle;
 pub mod notification;
-pub mod sla;
 pub mod routing;
+pub mod sla;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
