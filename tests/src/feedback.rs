@@ -52,6 +52,10 @@ pub fn late_delivery(external_id: &str) -> RawFeedback {
         problem_type: "logistics".into(),
         problem_cause: "delivery_delay".into(),
         description: "My order has not arrived two weeks after dispatch.".into(),
+        customer_request: Some(CustomerRequest {
+            kind: CustomerRequestKind::Explanation as i32,
+            detail: "Tell me where it is".into(),
+        }),
         ..Default::default()
     }
 }

@@ -3,10 +3,15 @@
 //! library `start`) or, where a test kills them or runs the binary, as real
 //! `kesu` processes.
 
+pub mod analytics;
+pub mod browser;
 pub mod feedback;
+pub mod intake;
 pub mod journey;
+pub mod lifecycle;
 pub mod notification;
 pub mod routing;
+pub mod sla;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -189,6 +194,10 @@ impl TestSystem {
             ("KESU_CONSUMER_ACK_WAIT".into(), "3s".into()),
             ("KESU_CONSUMER_RETRY_DELAY".into(), "100ms".into()),
             ("KESU_OUTBOX_POLL".into(), "100ms".into()),
+            // Tests send the same realistic feedback for many external ids;
+            // same-customer-same-text merging is tested on its own
+            // (tests/tests/intake_duplicates.rs sets a window).
+            ("KESU_INTAKE_DEDUP_WINDOW".into(), "0s".into()),
             (format!("{prefix}DATABASE_URL"), self.databases[service].url().to_string()),
             (format!("{prefix}GRPC_ADDR"), "127.0.0.1:0".into()),
             (format!("{prefix}HTTP_ADDR"), "127.0.0.1:0".into()),
@@ -232,6 +241,11 @@ impl TestSystem {
     /// The database URL a service was configured with (to inspect or break it).
     pub fn database_url(&self, service: &str) -> &str {
         self.databases[service].url()
+    }
+
+    /// The deployment's contact key (e.g. to compute a survey's rating token).
+    pub fn contact_key(&self) -> kesu_domain::ContactKey {
+        kesu_domain::ContactKey::from_base64(&self.contact_key).expect("the test contact key is valid")
     }
 
     /// Signs tokens the services accept (the shared HS256 secret).

@@ -38,10 +38,10 @@ async fn request_reply_submit_answers_with_the_number_at_once() {
     assert_eq!(second.feedback_number[10..], *"0002", "daily serials count up");
 
     let mut bad = feedback::robot_vacuum("app-9");
-    bad.description.clear();
+    bad.customer = None;
     let rejected = system.submit("app", &bad).await;
     assert_eq!(rejected.outcome, SubmitOutcome::Rejected as i32);
-    assert_eq!(rejected.errors[0].field, "description");
+    assert_eq!(rejected.errors[0].field, "customer");
     assert!(rejected.feedback_number.is_empty());
     system.stop().await;
 }

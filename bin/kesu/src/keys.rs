@@ -310,7 +310,7 @@ mod tests {
         assert!(overview.contains("KESU_[INTAKE_]GRPC_ADDR  [default 0.0.0.0:50051]"), "{overview}");
         assert!(overview.contains("KESU_[ANALYTICS_]HTTP_ADDR  [default 0.0.0.0:8085]"), "{overview}");
         assert!(overview.contains("KESU_[INTAKE_]CONTACT_KEY  [required: "), "{overview}");
-        assert!(!overview.contains("KESU_[ROUTING_]CONTACT_KEY"), "routing does not read the contact key");
+        assert!(overview.contains("KESU_[ROUTING_]CONTACT_KEY  [required: "), "routing checks rating tokens");
         assert!(overview.contains("KESU_[<SERVICE>_]LOG  [default info]"), "{overview}");
         let sla = for_service(&described, "sla-timer");
         assert!(sla.contains("KESU_[SLA_TIMER_]DATABASE_URL  [default sqlite://./data/sla-timer.db]"), "{sla}");

@@ -1,136 +1,155 @@
-//! analytics' gRPC API. This version answers the summary and volumes from
-//! the daily counters; attainment, satisfaction and the weekly report
-//! arrive with the analytics issue and report UNIMPLEMENTED.
+//! analytics' gRPC API: the figures of [`crate::api`] for a time range and
+//! filters, scoped to the caller (a department manager sees their own
+//! department only).
 
-use std::sync::Arc;
-
-use kesu_domain::Policy;
 use kesu_proto::v1::analytics_service_server::AnalyticsService;
 use kesu_proto::v1::*;
-use kesu_storage::Database;
 use tonic::{Request, Response, Status};
 
+use crate::EventCounter;
+use crate::api::Analytics;
 use crate::error::Error;
-use crate::store;
+use crate::query::{Filter, Range};
+use crate::rebuild::Rebuilder;
+use crate::report;
 
 pub struct AnalyticsApi {
-    db: Database,
-    policy: Arc<Policy>,
+    analytics: Analytics,
+    rebuilder: Rebuilder<EventCounter>,
+    /// One rebuild at a time.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl AnalyticsApi {
-    pub fn new(db: Database, policy: Arc<Policy>) -> Self {
-        Self { db, policy }
+    pub fn new(analytics: Analytics, rebuilder: Rebuilder<EventCounter>) -> Self {
+        Self { analytics, rebuilder, rebuilding: tokio::sync::Mutex::new(()) }
     }
 
-    /// Local days covered by a range (whole history when unset).
-    fn days(&self, range: Option<&TimeRange>) -> Result<(String, String), Error> {
-        let tz = self.policy.time_zone();
-        let day = |ts: Option<&prost_types::Timestamp>, field: &'static str, default: &str| match ts {
-            None => Ok(default.to_string()),
-            Some(ts) => kesu_domain::time::from_timestamp(ts)
-                .map(|t| t.with_timezone(&tz).format("%Y-%m-%d").to_string())
-                .ok_or_else(|| Error::InvalidArgument { field, message: "not a valid timestamp".into() }),
-        };
-        let from = day(range.and_then(|r| r.from.as_ref()), "range.from", "0000-01-01")?;
-        let to = day(range.and_then(|r| r.to.as_ref()), "range.to", "9999-12-31")?;
-        Ok((from, to))
+    fn scope<T>(&self, request: &Request<T>, filter: Option<&AnalyticsFilter>) -> Result<Filter, Error> {
+        self.analytics.scope(kesu_auth::staff(request), Filter::from_proto(filter))
+    }
+
+    fn query(&self, request: &Request<AnalyticsQuery>) -> Result<(Range, Filter), Status> {
+        let q = request.get_ref();
+        let filter = self.scope(request, q.filter.as_ref())?;
+        Ok((self.analytics.range(q.range.as_ref())?, filter))
     }
 }
 
-fn summary_of(rows: &[(String, String, i64)]) -> Summary {
-    let total = |metric: &str| rows.iter().filter(|(m, _, _)| m == metric).map(|(_, _, v)| *v as u64).sum::<u64>();
-    let by = |metric: &str| {
-        rows.iter()
-            .filter(|(m, _, _)| m == metric)
-            .map(|(_, dim, v)| CountByKey { key: dim.clone(), count: *v as u64 })
-            .collect::<Vec<_>>()
-    };
-    Summary {
-        feedback_received: total("feedback.received"),
-        feedback_accepted: total("feedback.accepted"),
-        feedback_needs_info: total("feedback.needs_info"),
-        feedback_pending_review: total("feedback.pending_review"),
-        feedback_rejected: total("feedback.rejected"),
-        feedback_duplicates: total("feedback.duplicate"),
-        tickets_created: total("tickets.created"),
-        sla_clocks_armed: total("sla.armed"),
-        notifications_requested: total("notifications.requested"),
-        notifications_sent: total("notifications.sent"),
-        notifications_failed: total("notifications.failed"),
-        feedback_by_channel: by("feedback.by_channel"),
-        tickets_by_priority: by("tickets.by_priority"),
-        tickets_by_department: by("tickets.by_department"),
-        notifications_by_channel: by("notifications.by_channel"),
-        tickets_by_type: by("tickets.by_type"),
-        tickets_resolved: total("tickets.resolved"),
-        tickets_reopened: total("tickets.reopened"),
-        sla_breaches: total("sla.breached"),
-    }
+fn ok<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
 }
 
 #[tonic::async_trait]
 impl AnalyticsService for AnalyticsApi {
     async fn get_summary(&self, request: Request<GetSummaryRequest>) -> Result<Response<Summary>, Status> {
-        let (from, to) = self.days(request.get_ref().range.as_ref())?;
-        let rows = store::totals(self.db.pool(), &from, &to).await.map_err(Error::from)?;
-        Ok(Response::new(summary_of(&rows)))
+        if kesu_auth::staff(&request).is_some_and(|s| s.role == kesu_auth::Role::DepartmentManager) {
+            return Err(Error::PermissionDenied(
+                "the summary covers every department: a department manager uses the filtered queries".into(),
+            )
+            .into());
+        }
+        let range = self.analytics.range(request.get_ref().range.as_ref())?;
+        ok(self.analytics.summary(range).await)
     }
 
     async fn get_volume(&self, request: Request<VolumeRequest>) -> Result<Response<VolumeResponse>, Status> {
+        let filter = self.scope(&request, request.get_ref().filter.as_ref())?;
         let req = request.into_inner();
-        let (from, to) = self.days(req.range.as_ref())?;
-        let metric = match req.group_by.as_str() {
-            "day" => {
-                let rows =
-                    store::per_day(self.db.pool(), "feedback.received", &from, &to).await.map_err(Error::from)?;
-                let rows = rows.into_iter().map(|(key, v)| CountByKey { key, count: v as u64 }).collect();
-                return Ok(Response::new(VolumeResponse { rows }));
-            }
-            "channel" => "feedback.by_channel",
-            "type" => "tickets.by_type",
-            "department" => "tickets.by_department",
-            "priority" => "tickets.by_priority",
-            "cause" | "region" | "hour" => {
-                return Err(Status::unimplemented(format!(
-                    "volume by {} is not available in this version of analytics",
-                    req.group_by
-                )));
-            }
-            other => {
-                return Err(Error::InvalidArgument {
-                    field: "group_by",
-                    message: format!(
-                        "{other:?} is not one of channel, type, cause, department, priority, region, hour, day"
-                    ),
-                }
-                .into());
-            }
-        };
-        let rows = store::totals(self.db.pool(), &from, &to).await.map_err(Error::from)?;
-        let rows = rows
-            .into_iter()
-            .filter(|(m, _, _)| m == metric)
-            .map(|(_, key, v)| CountByKey { key, count: v as u64 })
-            .collect();
-        Ok(Response::new(VolumeResponse { rows }))
+        let range = self.analytics.range(req.range.as_ref())?;
+        ok(self.analytics.volume(range, &filter, &req.group_by).await.map(|rows| VolumeResponse { rows }))
     }
 
     async fn get_sla_attainment(
         &self,
-        _: Request<SlaAttainmentRequest>,
+        request: Request<SlaAttainmentRequest>,
     ) -> Result<Response<SlaAttainmentResponse>, Status> {
-        Err(Status::unimplemented("SLA attainment is not available in this version of analytics"))
+        let filter = self.scope(&request, request.get_ref().filter.as_ref())?;
+        let req = request.into_inner();
+        let range = self.analytics.range(req.range.as_ref())?;
+        ok(self.analytics.attainment(range, &filter, &req.group_by).await.map(|rows| SlaAttainmentResponse { rows }))
     }
 
     async fn get_satisfaction(
         &self,
-        _: Request<SatisfactionRequest>,
+        request: Request<SatisfactionRequest>,
     ) -> Result<Response<SatisfactionResponse>, Status> {
-        Err(Status::unimplemented("satisfaction is not available in this version of analytics"))
+        let filter = self.scope(&request, request.get_ref().filter.as_ref())?;
+        let req = request.into_inner();
+        let range = self.analytics.range(req.range.as_ref())?;
+        ok(self.analytics.satisfaction(range, &filter, &req.group_by).await.map(|rows| SatisfactionResponse { rows }))
     }
 
-    async fn get_weekly_report(&self, _: Request<WeeklyReportRequest>) -> Result<Response<WeeklyReport>, Status> {
-        Err(Status::unimplemented("the weekly report is not available in this version of analytics"))
+    async fn get_weekly_report(&self, request: Request<WeeklyReportRequest>) -> Result<Response<WeeklyReport>, Status> {
+        let filter = self.scope(&request, None)?;
+        let req = request.into_inner();
+        let tz = self.analytics.policy.time_zone();
+        // Unset: last week (the latest complete one).
+        let week = match req.week_of.as_ref() {
+            None => report::Week::of(chrono::Utc::now().with_timezone(&tz).date_naive()).previous(),
+            Some(ts) => {
+                let at = kesu_domain::time::from_timestamp(ts).ok_or_else(|| Error::InvalidArgument {
+                    field: "week_of",
+                    message: "not a valid timestamp".into(),
+                })?;
+                report::Week::of(at.with_timezone(&tz).date_naive())
+            }
+        };
+        let locale = match req.locale.as_str() {
+            "" | "zh" | "zh-CN" => "zh",
+            "en" | "en-GB" | "en-US" => "en",
+            other => {
+                return Err(Error::InvalidArgument { field: "locale", message: format!("{other:?}: zh or en") }.into());
+            }
+        };
+        let mut weekly = report::weekly(&self.analytics, week, locale, &filter).await?;
+        if filter.department.is_empty() {
+            let range = week.range(tz);
+            weekly.proto.summary = Some(self.analytics.summary(range).await?);
+        }
+        Ok(Response::new(weekly.proto))
+    }
+
+    async fn get_cause_shares(&self, request: Request<AnalyticsQuery>) -> Result<Response<ShareResponse>, Status> {
+        let (range, filter) = self.query(&request)?;
+        ok(self.analytics.shares(range, &filter, "cause").await)
+    }
+
+    async fn get_type_shares(&self, request: Request<AnalyticsQuery>) -> Result<Response<ShareResponse>, Status> {
+        let (range, filter) = self.query(&request)?;
+        ok(self.analytics.shares(range, &filter, "type").await)
+    }
+
+    async fn get_handling_times(
+        &self,
+        request: Request<AnalyticsQuery>,
+    ) -> Result<Response<HandlingTimesResponse>, Status> {
+        let (range, filter) = self.query(&request)?;
+        ok(self.analytics.handling_times(range, &filter).await)
+    }
+
+    async fn get_rates(&self, request: Request<AnalyticsQuery>) -> Result<Response<RatesResponse>, Status> {
+        let (range, filter) = self.query(&request)?;
+        ok(self.analytics.rates(range, &filter).await)
+    }
+
+    async fn get_common_issue_stats(
+        &self,
+        request: Request<AnalyticsQuery>,
+    ) -> Result<Response<CommonIssueStatsResponse>, Status> {
+        let (range, filter) = self.query(&request)?;
+        ok(self.analytics.common_issues(range, &filter).await)
+    }
+
+    async fn get_sla_risk(&self, request: Request<AnalyticsQuery>) -> Result<Response<SlaRiskResponse>, Status> {
+        let (range, filter) = self.query(&request)?;
+        ok(self.analytics.sla_risk(range, &filter).await)
+    }
+
+    async fn rebuild_rollups(&self, request: Request<RebuildRequest>) -> Result<Response<RebuildResponse>, Status> {
+        let Ok(_running) = self.rebuilding.try_lock() else {
+            return Err(Status::failed_precondition("a rebuild is already running"));
+        };
+        ok(self.rebuilder.run(request.get_ref().force).await)
     }
 }

@@ -1,16 +1,26 @@
 //! Analytics: facts and rollups for management.
 //!
 //! Consumes every event stream (FEEDBACK, TICKETS, SLA, NOTIFICATIONS; never
-//! NOTIFY_REQUESTS, which carries addresses) with one durable consumer per
-//! stream, and keeps daily
-//! counters by channel, priority, department and type. Answers summaries
-//! and volumes over gRPC. It never sees contacts: events carry them sealed.
+//! NOTIFY_REQUESTS, which carries addresses) in shared batches, and keeps
+//! daily counters plus one fact row per ticket (codes, times, scores, the
+//! customer's keyed pseudonym) and the outcome of each SLA clock. Answers
+//! over gRPC and as JSON and CSV on its HTTP port. It never sees contacts:
+//! events carry them sealed.
 
+pub mod api;
 mod error;
 mod facts;
+pub mod figures;
 mod grpc;
+pub mod http;
+pub mod ingest;
+mod publish;
+pub mod query;
+mod rebuild;
+pub mod report;
 pub mod roles;
 mod store;
+pub mod tables;
 
 use std::sync::Arc;
 
@@ -37,11 +47,23 @@ pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
+    /// The weekly report's schedule (`REPORT_WEEKLY`, default on;
+    /// `REPORT_WEEKLY_AT`, local time on Monday, default 09:00;
+    /// `REPORT_CHECK_INTERVAL`, default 1m). `None`: on demand only.
+    pub weekly_report: Option<publish::Schedule>,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self { common: CommonConfig::from_env(env, SERVICE, PORTS)? })
+        let common = CommonConfig::from_env(env, SERVICE, PORTS)?;
+        let on = env.flag("REPORT_WEEKLY", true)?;
+        let at_text = env.string("REPORT_WEEKLY_AT", "09:00")?;
+        let at = chrono::NaiveTime::parse_from_str(&at_text, "%H:%M").map_err(|_| ConfigError {
+            key: format!("KESU_{}_REPORT_WEEKLY_AT", SERVICE.to_ascii_uppercase()),
+            message: format!("invalid value {at_text:?}: a local time HH:MM"),
+        })?;
+        let every = env.duration("REPORT_CHECK_INTERVAL", std::time::Duration::from_secs(60))?;
+        Ok(Self { common, weekly_report: on.then_some(publish::Schedule { at, every }) })
     }
 }
 
@@ -58,19 +80,39 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .into_iter()
         .map(|stream| ConsumerSpec::new(stream, SERVICE, settings.clone()))
         .collect();
-    core.consume_merged(specs, Arc::new(EventCounter { policy: policy.clone() }));
+    let handler = Arc::new(EventCounter { policy: policy.clone() });
+    core.consume_merged(specs, handler.clone());
+    let rebuilder = rebuild::Rebuilder {
+        bus: core.bus.clone(),
+        db: core.db.clone(),
+        outbox: core.outbox.clone(),
+        handler,
+        streams: vec![FEEDBACK, TICKETS, SLA, NOTIFICATIONS],
+        durable: SERVICE,
+    };
+    let analytics = api::Analytics::new(core.db.clone(), policy.clone());
+    if let Some(schedule) = config.weekly_report {
+        let task = publish::run_schedule(analytics.clone(), core.outbox.clone(), schedule, core.shutdown_token());
+        core.spawn_worker(task);
+    }
+    let http = http::router(http::HttpState {
+        analytics: analytics.clone(),
+        verifier: core.config.auth.verifier.clone(),
+        outbox: core.outbox.clone(),
+    });
 
     let (router, health) = kesu_runtime::grpc_router(
         kesu_proto::v1::analytics_service_server::SERVICE_NAME,
         core.auth_layer(&roles::TABLE),
     );
     health.set_serving::<AnalyticsServiceServer<grpc::AnalyticsApi>>().await;
-    let router = router.add_service(AnalyticsServiceServer::new(grpc::AnalyticsApi::new(core.db.clone(), policy)));
-    core.serve(router, health, None).await
+    let router = router.add_service(AnalyticsServiceServer::new(grpc::AnalyticsApi::new(analytics, rebuilder)));
+    core.serve(router, health, Some(http)).await
 }
 
-/// Counts the events of all four streams (told apart by the stream).
-struct EventCounter {
+/// Counts the events of all four streams (told apart by the stream) and
+/// keeps the ticket and SLA facts.
+pub(crate) struct EventCounter {
     policy: Arc<Policy>,
 }
 
@@ -83,10 +125,17 @@ impl Handler for EventCounter {
             }
             s if s == TICKETS.name => {
                 let e: TicketEvent = d.decode(type_names::TICKET_EVENT)?;
+                if let Some(fact) = ingest::TicketFact::of(&e, self.policy.time_zone()) {
+                    let at = occurred_ms(e.meta.as_ref()).unwrap_or(fact.received_ms);
+                    ingest::merge_ticket(work.conn(), &fact, at).await?;
+                }
                 (e.meta.clone(), facts::of_ticket(&e))
             }
             s if s == SLA.name => {
                 let e: SlaEvent = d.decode(type_names::SLA_EVENT)?;
+                for outcome in ingest::ClockOutcome::of(&e) {
+                    ingest::merge_clock(work.conn(), &outcome).await?;
+                }
                 (e.meta.clone(), facts::of_sla(&e))
             }
             s if s == NOTIFICATIONS.name => {
@@ -112,6 +161,10 @@ impl Handler for EventCounter {
         store::add(work.conn(), &counts).await?;
         Ok(())
     }
+}
+
+fn occurred_ms(meta: Option<&EventMeta>) -> Option<i64> {
+    meta.and_then(|m| m.occurred_at.as_ref()).and_then(kesu_domain::time::from_timestamp).map(|t| t.timestamp_millis())
 }
 
 impl EventCounter {

@@ -35,21 +35,3 @@ pub async fn totals(pool: &sqlx::AnyPool, from: &str, to: &str) -> Result<Vec<(S
     .fetch_all(pool)
     .await
 }
-
-/// Totals of one metric per day.
-pub async fn per_day(
-    pool: &sqlx::AnyPool,
-    metric: &str,
-    from: &str,
-    to: &str,
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT day, CAST(SUM(value) AS BIGINT) FROM daily_counts WHERE metric = $1 AND day >= $2 AND day <= $3
-         GROUP BY day ORDER BY day",
-    )
-    .bind(metric)
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await
-}

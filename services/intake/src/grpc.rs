@@ -5,9 +5,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use kesu_proto::v1::intake_service_server::IntakeService;
 use kesu_proto::v1::{
-    Feedback, GetFeedbackRequest, ImportRow, ImportRowResult, ImportSummary, ListRejectedRequest, ListRejectedResponse,
-    ListReviewQueueRequest, ListReviewQueueResponse, ManualEntryRequest, RawFeedback, ResolveReviewRequest,
-    SubmitFeedbackResponse, SubmitOutcome, SupplementFeedbackRequest, get_feedback_request,
+    Feedback, FeedbackStatus, GetFeedbackRequest, ImportRow, ImportRowResult, ImportSummary, ListRejectedRequest,
+    ListRejectedResponse, ListReviewQueueRequest, ListReviewQueueResponse, ManualEntryRequest, RawFeedback,
+    ResolveReviewRequest, SubmitFeedbackResponse, SubmitOutcome, SupplementFeedbackRequest, get_feedback_request,
 };
 use prost::Message;
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -18,6 +18,7 @@ use kesu_runtime::paging;
 use crate::error::Error;
 use crate::pipeline::{Intake, Path, Submission};
 use crate::store::{self, FeedbackKey};
+use crate::supplement::Supplement;
 
 pub struct IntakeApi {
     intake: Arc<Intake>,
@@ -49,8 +50,22 @@ fn rejection(response: &SubmitFeedbackResponse) -> Status {
     Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(violations))
 }
 
-fn pending(what: &str) -> Status {
-    Status::unimplemented(format!("{what} is not available in this version of intake"))
+/// A refused amendment: NOT_FOUND for an unknown number,
+/// FAILED_PRECONDITION when the feedback is not in the state the call
+/// needs, otherwise INVALID_ARGUMENT naming the fields.
+fn refusal(response: &SubmitFeedbackResponse) -> Status {
+    match response.errors.first().map(|e| e.code.as_str()) {
+        Some("not_found") => Status::not_found(response.errors[0].message.clone()),
+        Some("not_needs_info" | "not_pending_review") => {
+            Status::failed_precondition(response.errors[0].message.clone())
+        }
+        _ => rejection(response),
+    }
+}
+
+/// The calling staff member's id (from the verified token).
+fn staff_id<T>(request: &Request<T>) -> String {
+    request.extensions().get::<kesu_auth::Staff>().map(|s| s.id.clone()).unwrap_or_else(|| "unknown".into())
 }
 
 #[tonic::async_trait]
@@ -141,23 +156,53 @@ impl IntakeService for IntakeApi {
 
     async fn supplement_feedback(
         &self,
-        _request: Request<SupplementFeedbackRequest>,
+        request: Request<SupplementFeedbackRequest>,
     ) -> Result<Response<SubmitFeedbackResponse>, Status> {
-        Err(pending("supplementing feedback"))
+        let actor = staff_id(&request);
+        let request = request.into_inner();
+        let original = request.encode_to_vec();
+        let supplement = Supplement { subject: "grpc", original: &original, request: Ok(request), actor: &actor };
+        let response = self.intake.supplement(supplement).await.map_err(Error::Submission)?;
+        if response.outcome == SubmitOutcome::Rejected as i32 {
+            return Err(refusal(&response));
+        }
+        Ok(Response::new(response))
     }
 
     async fn list_review_queue(
         &self,
-        _request: Request<ListReviewQueueRequest>,
+        request: Request<ListReviewQueueRequest>,
     ) -> Result<Response<ListReviewQueueResponse>, Status> {
-        Err(pending("the review queue"))
+        let req = request.into_inner();
+        let statuses: &[&str] = match FeedbackStatus::try_from(req.status).unwrap_or_default() {
+            FeedbackStatus::Unspecified => &["pending_review", "needs_info"],
+            FeedbackStatus::PendingReview => &["pending_review"],
+            FeedbackStatus::NeedsInfo => &["needs_info"],
+            _ => {
+                let message = "status: only pending review or needs info (or unspecified: both)".into();
+                return Err(Error::InvalidArgument { field: "status", message }.into());
+            }
+        };
+        let size = paging::page_size(req.page.as_ref(), 50, 500);
+        let cursor = paging::cursor(req.page.as_ref())?;
+        let rows = store::list_queue(self.intake.db().pool(), statuses, cursor, size).await?;
+        let next_page_token = paging::next_token(&rows, size);
+        Ok(Response::new(ListReviewQueueResponse {
+            feedback: rows.into_iter().map(|(_, _, f)| f).collect(),
+            next_page_token,
+        }))
     }
 
     async fn resolve_review(
         &self,
-        _request: Request<ResolveReviewRequest>,
+        request: Request<ResolveReviewRequest>,
     ) -> Result<Response<SubmitFeedbackResponse>, Status> {
-        Err(pending("resolving reviews"))
+        let reviewer = staff_id(&request);
+        let response = self.intake.resolve_review(&reviewer, request.get_ref()).await.map_err(Error::Submission)?;
+        if response.outcome == SubmitOutcome::Rejected as i32 && !response.errors.is_empty() {
+            return Err(refusal(&response));
+        }
+        Ok(Response::new(response))
     }
 
     async fn list_rejected(

@@ -10,17 +10,19 @@ use kesu_domain::time::{to_millis, to_timestamp};
 use kesu_domain::{Clock, ContactKey, FeedbackNumber, Policy, channel_from_token, channel_token};
 use kesu_proto::type_names;
 use kesu_proto::v1::{
-    Channel, DuplicateReason, FeedbackAccepted, FeedbackDuplicate, FeedbackEvent, FeedbackRejected,
-    FeedbackReviewRequired, FieldError, RawFeedback, RejectedSubmission, SubmitFeedbackResponse, SubmitOutcome,
-    feedback_event,
+    Channel, DuplicateReason, Feedback, FeedbackAccepted, FeedbackDuplicate, FeedbackEvent, FeedbackNeedsInfo,
+    FeedbackRejected, FeedbackReviewRequired, FeedbackStatus, FieldError, RawFeedback, RejectedSubmission,
+    SubmitFeedbackResponse, SubmitOutcome, feedback_event,
 };
 use kesu_storage::Database;
+use kesu_timers::{Timer, Timers};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prost::Message;
 
-use crate::store;
 use crate::validate::{self, Verdict, field_error};
+use crate::{duplicates, free_text, store};
 
 /// Rejected originals up to this size travel (sealed) in the rejected
 /// event; larger ones only in intake's database.
@@ -68,28 +70,37 @@ struct SubmissionLabels {
 
 /// Intake's core.
 pub struct Intake {
-    db: Database,
-    outbox: OutboxWaker,
-    policy: Arc<Policy>,
-    key: ContactKey,
-    clock: Arc<dyn Clock>,
+    pub(crate) db: Database,
+    pub(crate) outbox: OutboxWaker,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) key: ContactKey,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) timers: Timers,
+    /// How long a needs-info feedback waits for its supplement.
+    pub(crate) needs_info_expiry: chrono::Duration,
+    /// Same customer, near-identical text within this: a duplicate (`None`: off).
+    pub(crate) dedup_window: Option<chrono::Duration>,
     submissions: Family<SubmissionLabels, Counter>,
 }
 
+/// What [`Intake::new`] needs besides the database and the outbox.
+pub struct Parts {
+    pub policy: Arc<Policy>,
+    pub key: ContactKey,
+    pub clock: Arc<dyn Clock>,
+    pub timers: Timers,
+    pub needs_info_expiry: chrono::Duration,
+    pub dedup_window: Option<chrono::Duration>,
+}
+
 impl Intake {
-    pub fn new(
-        db: Database,
-        outbox: OutboxWaker,
-        policy: Arc<Policy>,
-        key: ContactKey,
-        clock: Arc<dyn Clock>,
-        metrics: &kesu_telemetry::MetricsRegistry,
-    ) -> Self {
+    pub fn new(db: Database, outbox: OutboxWaker, parts: Parts, metrics: &kesu_telemetry::MetricsRegistry) -> Self {
         let submissions = Family::<SubmissionLabels, Counter>::default();
         metrics.register(|r| {
             r.register("intake_submissions", "Submissions by channel, outcome and path", submissions.clone())
         });
-        Self { db, outbox, policy, key, clock, submissions }
+        let Parts { policy, key, clock, timers, needs_info_expiry, dedup_window } = parts;
+        Self { db, outbox, policy, key, clock, timers, needs_info_expiry, dedup_window, submissions }
     }
 
     pub fn db(&self) -> &Database {
@@ -130,7 +141,26 @@ impl Intake {
 
     /// Takes a submission inside the caller's unit of work (the stream's
     /// batches): checks, de-duplicates, numbers, records, and emits the event.
+    /// National id numbers typed into free text are removed first, from
+    /// the original kept too: they are never stored, not even sealed.
     pub async fn apply(
+        &self,
+        work: &mut UnitOfWork,
+        s: &Submission<'_>,
+    ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
+        if let Ok(raw) = &s.raw
+            && free_text::contains_national_id(raw)
+        {
+            let mut clean = raw.clone();
+            free_text::strip_national_ids(&mut clean);
+            let original = clean.encode_to_vec();
+            let s = Submission { original: &original, raw: Ok(clean), ..*s };
+            return self.apply_clean(work, &s).await;
+        }
+        self.apply_clean(work, s).await
+    }
+
+    async fn apply_clean(
         &self,
         work: &mut UnitOfWork,
         s: &Submission<'_>,
@@ -153,8 +183,13 @@ impl Intake {
         let external_id = s.raw.as_ref().map(|r| clip(r.external_id.trim(), 128)).unwrap_or_default();
         let response = match &verdict {
             Verdict::Reject(errors) => self.reject(work, s, channel, &external_id, errors, now).await?,
-            Verdict::Accept(record) => self.take(work, s, channel, record, &[], now).await?,
-            Verdict::Review(record, problems) => self.take(work, s, channel, record, problems, now).await?,
+            Verdict::Accept(record) => self.take(work, s, channel, record, Taken::Accepted, now).await?,
+            Verdict::NeedsInfo(record, missing) => {
+                self.take(work, s, channel, record, Taken::NeedsInfo(missing), now).await?
+            }
+            Verdict::Review(record, problems) => {
+                self.take(work, s, channel, record, Taken::Review(problems), now).await?
+            }
         };
         let outcome = SubmitOutcome::try_from(response.outcome).unwrap_or_default();
         self.submissions
@@ -178,14 +213,36 @@ impl Intake {
         work: &mut UnitOfWork,
         s: &Submission<'_>,
         channel: Channel,
-        record: &kesu_proto::v1::Feedback,
-        problems: &[FieldError],
+        record: &Feedback,
+        state: Taken<'_>,
         now: DateTime<Utc>,
     ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
         let token = channel_token(channel).expect("accepted submissions have a channel");
         let correlation = format!("{token}:{}", record.external_id);
         if let Some(existing) = store::find_by_external_id(work.conn(), token, &record.external_id).await? {
             return self.duplicate(work, s, channel, &record.external_id, existing, now).await;
+        }
+        if let Some(window) = self.dedup_window
+            && let Some(original) = duplicates::find_original(work.conn(), record, window, now).await?
+        {
+            duplicates::insert_merged(work.conn(), token, &record.external_id, &original, to_millis(now), s.original)
+                .await?;
+            let existing = store::Existing {
+                feedback_id: original.feedback_id,
+                feedback_number: original.feedback_number,
+                status: "merged".into(),
+            };
+            return self
+                .announce_duplicate(
+                    work,
+                    s,
+                    channel,
+                    &record.external_id,
+                    existing,
+                    DuplicateReason::SameCustomerText,
+                    now,
+                )
+                .await;
         }
         let day = now.with_timezone(&self.policy.time_zone()).date_naive();
         let serial = store::next_serial(work.conn(), &day.format("%Y%m%d").to_string()).await?;
@@ -194,37 +251,34 @@ impl Intake {
         let mut record = record.clone();
         record.feedback_id = uuid::Uuid::now_v7().to_string();
         record.feedback_number = number.to_string();
-        let (status, outcome) = if problems.is_empty() {
-            ("accepted", SubmitOutcome::Accepted)
-        } else {
-            ("pending_review", SubmitOutcome::PendingReview)
-        };
-        store::insert_feedback(work.conn(), &record, token, status, s.original, s.subject, to_millis(now)).await?;
-        let kind = if problems.is_empty() {
-            feedback_event::Kind::Accepted(FeedbackAccepted { feedback: Some(record.clone()) })
-        } else {
-            feedback_event::Kind::ReviewRequired(FeedbackReviewRequired {
-                feedback: Some(record.clone()),
-                problems: problems.to_vec(),
-            })
-        };
-        let event = FeedbackEvent {
-            meta: Some(event_meta("intake", &record.feedback_id, 1, to_timestamp(now), s.causation, &correlation)),
-            channel: channel as i32,
-            external_id: record.external_id.clone(),
-            feedback_number: record.feedback_number.clone(),
-            feedback_id: record.feedback_id.clone(),
-            kind: Some(kind),
-        };
-        emit(work, if problems.is_empty() { "accepted" } else { "review_required" }, &event).await?;
-        Ok(SubmitFeedbackResponse {
-            outcome: outcome as i32,
-            feedback_id: record.feedback_id,
-            feedback_number: record.feedback_number,
-            errors: problems.to_vec(),
-            channel: channel as i32,
-            external_id: record.external_id,
-        })
+        record.status = state.status() as i32;
+        store::insert_feedback(
+            work.conn(),
+            &record,
+            token,
+            store::status_name(state.status()),
+            s.original,
+            s.subject,
+            to_millis(now),
+        )
+        .await?;
+        if let Taken::NeedsInfo(_) = state {
+            self.arm_expiry(work, &record.feedback_id, now).await?;
+        }
+        let meta = event_meta("intake", &record.feedback_id, 1, to_timestamp(now), s.causation, &correlation);
+        announce(work, &record, state, meta).await?;
+        Ok(answer(&record, state))
+    }
+
+    /// Closes a needs-info feedback not supplemented within the expiry.
+    pub(crate) async fn arm_expiry(
+        &self,
+        work: &mut UnitOfWork,
+        feedback_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let due = now + self.needs_info_expiry;
+        self.timers.schedule(work, Timer::new(crate::expiry::NEEDS_INFO_EXPIRY, feedback_id, due, Vec::new())).await
     }
 
     /// A submission already taken under the same channel and external id:
@@ -238,6 +292,20 @@ impl Intake {
         existing: store::Existing,
         now: DateTime<Utc>,
     ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
+        self.announce_duplicate(work, s, channel, external_id, existing, DuplicateReason::SameExternalId, now).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn announce_duplicate(
+        &self,
+        work: &mut UnitOfWork,
+        s: &Submission<'_>,
+        channel: Channel,
+        external_id: &str,
+        existing: store::Existing,
+        reason: DuplicateReason,
+        now: DateTime<Utc>,
+    ) -> Result<SubmitFeedbackResponse, sqlx::Error> {
         let token = channel_token(channel).unwrap_or_default();
         let correlation = format!("{token}:{external_id}");
         let event = FeedbackEvent {
@@ -249,7 +317,7 @@ impl Intake {
             kind: Some(feedback_event::Kind::Duplicate(FeedbackDuplicate {
                 original_feedback_id: existing.feedback_id.clone(),
                 original_feedback_number: existing.feedback_number.clone(),
-                reason: DuplicateReason::SameExternalId as i32,
+                reason: reason as i32,
             })),
         };
         emit(work, "duplicate", &event).await?;
@@ -322,7 +390,89 @@ impl Intake {
     }
 }
 
-async fn emit(work: &mut UnitOfWork, kind: &str, event: &FeedbackEvent) -> Result<(), sqlx::Error> {
+/// Where a taken (or amended) feedback stands.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Taken<'a> {
+    Accepted,
+    /// What the customer is asked to supply.
+    NeedsInfo(&'a [FieldError]),
+    /// What a person must review.
+    Review(&'a [FieldError]),
+}
+
+impl Taken<'_> {
+    pub(crate) fn status(self) -> FeedbackStatus {
+        match self {
+            Taken::Accepted => FeedbackStatus::Accepted,
+            Taken::NeedsInfo(_) => FeedbackStatus::NeedsInfo,
+            Taken::Review(_) => FeedbackStatus::PendingReview,
+        }
+    }
+
+    fn outcome(self) -> SubmitOutcome {
+        match self {
+            Taken::Accepted => SubmitOutcome::Accepted,
+            Taken::NeedsInfo(_) => SubmitOutcome::NeedsInfo,
+            Taken::Review(_) => SubmitOutcome::PendingReview,
+        }
+    }
+}
+
+/// The answer to the submitter for a feedback in `state`.
+pub(crate) fn answer(record: &Feedback, state: Taken<'_>) -> SubmitFeedbackResponse {
+    let errors = match state {
+        Taken::Accepted => Vec::new(),
+        Taken::NeedsInfo(p) | Taken::Review(p) => p.to_vec(),
+    };
+    SubmitFeedbackResponse {
+        outcome: state.outcome() as i32,
+        feedback_id: record.feedback_id.clone(),
+        feedback_number: record.feedback_number.clone(),
+        errors,
+        channel: record.channel,
+        external_id: record.external_id.clone(),
+    }
+}
+
+/// Announces a feedback in `state`: `feedback.evt.accepted`, `needs_info`
+/// or `review_required`, carrying the record.
+pub(crate) async fn announce(
+    work: &mut UnitOfWork,
+    record: &Feedback,
+    state: Taken<'_>,
+    meta: kesu_proto::v1::EventMeta,
+) -> Result<(), sqlx::Error> {
+    let feedback = Some(record.clone());
+    let (name, kind) = match state {
+        Taken::Accepted => ("accepted", feedback_event::Kind::Accepted(FeedbackAccepted { feedback })),
+        Taken::NeedsInfo(missing) => {
+            ("needs_info", feedback_event::Kind::NeedsInfo(FeedbackNeedsInfo { feedback, missing: missing.to_vec() }))
+        }
+        Taken::Review(problems) => (
+            "review_required",
+            feedback_event::Kind::ReviewRequired(FeedbackReviewRequired { feedback, problems: problems.to_vec() }),
+        ),
+    };
+    emit(work, name, &feedback_event(record, meta, kind)).await
+}
+
+/// An event about `record`.
+pub(crate) fn feedback_event(
+    record: &Feedback,
+    meta: kesu_proto::v1::EventMeta,
+    kind: feedback_event::Kind,
+) -> FeedbackEvent {
+    FeedbackEvent {
+        meta: Some(meta),
+        channel: record.channel,
+        external_id: record.external_id.clone(),
+        feedback_number: record.feedback_number.clone(),
+        feedback_id: record.feedback_id.clone(),
+        kind: Some(kind),
+    }
+}
+
+pub(crate) async fn emit(work: &mut UnitOfWork, kind: &str, event: &FeedbackEvent) -> Result<(), sqlx::Error> {
     let id = event.meta.as_ref().map(|m| m.event_id.as_str()).unwrap_or_default();
     work.emit_protobuf(subjects::feedback_event(kind), id, type_names::FEEDBACK_EVENT, event).await
 }

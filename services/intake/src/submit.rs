@@ -1,7 +1,9 @@
 //! Request/reply submit for adapters that must tell their customer the
 //! feedback number at once: a core NATS request of `RawFeedback` on
-//! `feedback.submit.<channel>` is answered with a `SubmitFeedbackResponse`.
-//! Replicas share the work through the queue group.
+//! `feedback.submit.<channel>` is answered with a `SubmitFeedbackResponse`;
+//! so is a `SupplementFeedbackRequest` on `feedback.supplement.<channel>`
+//! (the customer's answer to a needs-info request). Replicas share the work
+//! through the queue group.
 //!
 //! If intake cannot take the submission right now (database unavailable)
 //! the reply has no body and the headers `Nats-Service-Error-Code: 503`
@@ -15,7 +17,7 @@ use async_nats::HeaderMap;
 use futures::StreamExt;
 use kesu_bus::publish::{CONTENT_TYPE_PROTOBUF, HEADER_CONTENT_TYPE, HEADER_TRACEPARENT, HEADER_TYPE};
 use kesu_proto::type_names;
-use kesu_proto::v1::RawFeedback;
+use kesu_proto::v1::{RawFeedback, SupplementFeedbackRequest};
 use prost::Message;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -23,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::pipeline::{Intake, Path, Submission};
+use crate::supplement::Supplement;
 
 /// Answers submit requests until shutdown, then finishes those in flight.
 pub async fn serve(
@@ -30,9 +33,10 @@ pub async fn serve(
     intake: Arc<Intake>,
     queue_group: String,
     concurrency: usize,
-    mut subscriber: async_nats::Subscriber,
+    subscribers: Vec<async_nats::Subscriber>,
     shutdown: CancellationToken,
 ) {
+    let mut subscriber = futures::stream::select_all(subscribers);
     let semaphore = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     loop {
@@ -52,7 +56,9 @@ pub async fn serve(
         });
         while tasks.try_join_next().is_some() {}
     }
-    let _ = subscriber.unsubscribe().await;
+    for s in subscriber.iter_mut() {
+        let _ = s.unsubscribe().await;
+    }
     while tasks.join_next().await.is_some() {}
 }
 
@@ -62,16 +68,23 @@ async fn answer(client: &async_nats::Client, intake: &Intake, msg: async_nats::M
         kesu_telemetry::set_parent_from_traceparent(&span, tp.as_str());
     }
     async {
-        let raw = RawFeedback::decode(msg.payload.as_ref()).map_err(|e| e.to_string());
-        let submission = Submission {
-            subject: msg.subject.as_str(),
-            original: msg.payload.as_ref(),
-            raw,
-            inbox: None,
-            causation: "",
-            path: Path::Request,
+        let result = if msg.subject.starts_with("feedback.supplement.") {
+            let request = SupplementFeedbackRequest::decode(msg.payload.as_ref()).map_err(|e| e.to_string());
+            let supplement =
+                Supplement { subject: msg.subject.as_str(), original: msg.payload.as_ref(), request, actor: "adapter" };
+            intake.supplement(supplement).await.map(Some)
+        } else {
+            let raw = RawFeedback::decode(msg.payload.as_ref()).map_err(|e| e.to_string());
+            let submission = Submission {
+                subject: msg.subject.as_str(),
+                original: msg.payload.as_ref(),
+                raw,
+                inbox: None,
+                causation: "",
+                path: Path::Request,
+            };
+            intake.submit(submission).await
         };
-        let result = intake.submit(submission).await;
         let Some(reply) = msg.reply else {
             tracing::warn!(
                 "submit request without a reply subject (use feedback.raw.<channel> to publish without waiting)"

@@ -1,15 +1,19 @@
 //! Checking a raw feedback against the contract and the policy.
 //!
-//! Three verdicts: accept; accept into the manual review queue (malformed
-//! data a person should look at, such as a contact in a bad format); or
-//! reject (cannot be taken: a required field missing, an unknown enum
-//! value, text too long). Every problem names its field path.
+//! Four verdicts: accept; accept but ask the customer for what is missing
+//! (needs info, see [`crate::needs_info`]); accept into the manual review
+//! queue (malformed data a person should look at, such as a contact in a
+//! bad format); or reject (cannot be taken: a required field of the
+//! contract missing, an unknown enum value, text too long). Every problem
+//! names its field path.
 
 use chrono::{DateTime, Duration, Utc};
 use kesu_domain::contact::ContactValue;
 use kesu_domain::mask;
 use kesu_domain::time::from_timestamp;
 use kesu_domain::{ContactKey, Policy, channel_token};
+
+use crate::free_text;
 use kesu_proto::v1::{
     AttachmentKind, Channel, ContactKind, ContactPoint, CustomerRef, CustomerRequestKind, Feedback, FeedbackStatus,
     FieldError, NotifyChannel, Priority, RawFeedback, RequestNature, occurred_at,
@@ -24,6 +28,8 @@ pub const MAX_RECORD_BYTES: usize = 256 * 1024;
 pub enum Verdict {
     /// Valid: the record, without id and number yet.
     Accept(Box<Feedback>),
+    /// Taken, but the customer must first supply what is missing.
+    NeedsInfo(Box<Feedback>, Vec<FieldError>),
     /// Taken, but a person must review these problems first.
     Review(Box<Feedback>, Vec<FieldError>),
     /// Not taken; the original is kept with these errors.
@@ -130,7 +136,8 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
     let channel = resolve_channel(raw, subject_channel, &mut p);
 
     p.text("external_id", &raw.external_id, 128, true);
-    p.text("description", &raw.description, limits.max_description_chars, true);
+    // An empty description is not a rejection: the customer is asked (needs info).
+    p.text("description", &raw.description, limits.max_description_chars, false);
     p.text("title", &raw.title, limits.max_title_chars, false);
     p.text("product", &raw.product, 200, false);
     p.text("order_number", &raw.order_number, 100, false);
@@ -141,8 +148,14 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
     p.known::<RequestNature>("request_nature", raw.request_nature, "RequestNature");
     p.known::<Priority>("urgency", raw.urgency, "Priority");
 
-    let locale =
-        if raw.locale.is_empty() { ctx.policy.doc.deployment.default_locale.clone() } else { raw.locale.clone() };
+    // No locale stated: the language of the text, else the deployment's.
+    let locale = if raw.locale.is_empty() {
+        crate::language::detect(&[&raw.title, &raw.description])
+            .map(str::to_string)
+            .unwrap_or_else(|| ctx.policy.doc.deployment.default_locale.clone())
+    } else {
+        raw.locale.clone()
+    };
     if locale.len() > 35 || !locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         p.reject("locale", "invalid_format", "locale must be a language tag such as zh-CN or en");
     }
@@ -214,13 +227,37 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
         p.text(&format!("custom_fields[{k:?}]"), &raw.custom_fields[k], limits.max_custom_field_chars, false);
     }
 
-    let customer = check_customer(raw, channel, ctx, &mut p);
+    p.review.extend(crate::review::text_problems("description", &raw.description));
+    let (customer, messageable) = check_customer(raw, channel, ctx, &mut p);
+    let missing = crate::needs_info::missing(raw);
 
     if !p.reject.is_empty() {
-        return (channel, Verdict::Reject(p.reject));
+        // What is missing is named too, unless that field is wrong already.
+        let mut errors = p.reject;
+        let more: Vec<FieldError> =
+            missing.into_iter().filter(|m| !errors.iter().any(|e| e.field == m.field)).collect();
+        errors.extend(more);
+        return (channel, Verdict::Reject(errors));
     }
-    let title = if raw.title.trim().is_empty() { derive_title(&raw.description) } else { raw.title.trim().to_string() };
-    let status = if p.review.is_empty() { FeedbackStatus::Accepted } else { FeedbackStatus::PendingReview };
+    // Phones and emails typed into free text leave intake masked; the
+    // description as typed travels sealed (national ids are gone already).
+    let description = free_text::masked(&raw.description);
+    let sealed_description = if description == raw.description { Vec::new() } else { ctx.key.seal(&raw.description) };
+    let title =
+        if raw.title.trim().is_empty() { derive_title(&description) } else { free_text::masked(raw.title.trim()) };
+    let customer_request = raw.customer_request.clone().map(|mut r| {
+        r.detail = free_text::masked(&r.detail);
+        r
+    });
+    let custom_fields = raw.custom_fields.iter().map(|(k, v)| (k.clone(), free_text::masked(v))).collect();
+    let status = if !missing.is_empty() {
+        FeedbackStatus::NeedsInfo
+    } else if p.review.is_empty() {
+        FeedbackStatus::Accepted
+    } else {
+        FeedbackStatus::PendingReview
+    };
+    let issues: Vec<FieldError> = missing.iter().chain(&p.review).cloned().collect();
     let record = Feedback {
         feedback_id: String::new(),
         feedback_number: String::new(),
@@ -239,17 +276,18 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
         problem_cause: raw.problem_cause.trim().to_string(),
         request_nature: raw.request_nature,
         title,
-        description: raw.description.clone(),
-        customer_request: raw.customer_request.clone(),
+        description,
+        customer_request,
         urgency: raw.urgency,
         attachments: raw.attachments.clone(),
-        custom_fields: raw.custom_fields.clone(),
+        custom_fields,
         region: raw.region.clone(),
         entered_by: raw.entered_by.clone(),
         affected_customers: raw.affected_customers,
-        issues: p.review.clone(),
-        // Computed by the intake issue (#8): landline / 400-only customers.
-        no_reachable_contact: false,
+        issues,
+        // Landline / 400-only customers (or none at all): call them.
+        no_reachable_contact: !messageable,
+        sealed_description,
     };
     let size = prost::Message::encoded_len(&record);
     if size > MAX_RECORD_BYTES {
@@ -262,19 +300,25 @@ pub fn check(raw: &RawFeedback, subject_channel: Option<Channel>, ctx: &Context<
         );
         return (channel, Verdict::Reject(vec![error]));
     }
-    if p.review.is_empty() {
+    if !missing.is_empty() {
+        (channel, Verdict::NeedsInfo(Box::new(record), missing))
+    } else if p.review.is_empty() {
         (channel, Verdict::Accept(Box::new(record)))
     } else {
         (channel, Verdict::Review(Box::new(record), p.review))
     }
 }
 
-fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mut Problems) -> CustomerRef {
+/// The customer as recorded, and whether any contact can receive an SMS,
+/// email or app message (a mobile, an email, an app account or WeChat id
+/// given in clear and valid).
+fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mut Problems) -> (CustomerRef, bool) {
     let limits = &ctx.policy.doc.intake;
     let Some(c) = &raw.customer else {
         p.reject("customer", "required", "customer is required (at least a contact or a customer number)");
-        return CustomerRef::default();
+        return (CustomerRef::default(), false);
     };
+    let mut messageable = false;
     p.text("customer.name", &c.name, limits.max_name_chars, false);
     p.text("customer.company", &c.company, limits.max_name_chars, false);
     p.text("customer.customer_number", &c.customer_number, 64, false);
@@ -336,6 +380,10 @@ fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mu
         match ContactValue::parse(kind, &contact.value) {
             Ok(value) => {
                 identity.get_or_insert_with(|| value.identity());
+                messageable |= match &value {
+                    ContactValue::Phone(phone) => phone.can_receive_sms(),
+                    ContactValue::Email(_) | ContactValue::AppAccount(_) | ContactValue::Wechat(_) => true,
+                };
                 contacts.push(ContactPoint {
                     kind: kind as i32,
                     masked: value.masked(),
@@ -362,7 +410,7 @@ fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mu
         })
     };
     let seal = |s: &str| if s.trim().is_empty() { Vec::new() } else { ctx.key.seal(s.trim()) };
-    CustomerRef {
+    let customer = CustomerRef {
         customer_key: ctx.key.pseudonym(&identity),
         masked_name: mask::mask_person_name(&c.name),
         sealed_name: seal(&c.name),
@@ -373,7 +421,8 @@ fn check_customer(raw: &RawFeedback, channel: Channel, ctx: &Context<'_>, p: &mu
         industry: c.industry.clone(),
         contacts,
         preferred_channel: c.preferred_channel,
-    }
+    };
+    (customer, messageable)
 }
 
 /// A title from the first line of the description, at most 40 characters.
@@ -403,6 +452,10 @@ mod tests {
                 name: "张三".into(),
                 contacts: vec![Contact { kind: ContactKind::Phone as i32, value: "13812345678".into(), masked: false }],
                 ..Default::default()
+            }),
+            customer_request: Some(kesu_proto::v1::CustomerRequest {
+                kind: CustomerRequestKind::Repair as i32,
+                detail: String::new(),
             }),
             ..Default::default()
         }
@@ -518,6 +571,64 @@ mod tests {
         let (_, verdict) = check(&raw, Some(Channel::Web), &Context { policy: &policy, key: &key, now: Utc::now() });
         let Verdict::Reject(errors) = verdict else { panic!("a record over {MAX_RECORD_BYTES} bytes was taken") };
         assert_eq!((errors[0].field.as_str(), errors[0].code.as_str()), ("payload", "too_long"));
+    }
+
+    #[test]
+    fn the_language_is_detected_when_no_locale_is_stated() {
+        let mut raw = valid();
+        raw.description = "My order has not arrived two weeks after dispatch.".into();
+        let Verdict::Accept(record) = run(&raw, Some(Channel::Web)).1 else { panic!("not accepted") };
+        assert_eq!(record.locale, "en");
+        raw.locale = "en-GB".into();
+        raw.description = "购买的产品A开机无反应".into();
+        let Verdict::Accept(record) = run(&raw, Some(Channel::Web)).1 else { panic!("not accepted") };
+        assert_eq!(record.locale, "en-GB", "a stated locale stands");
+        raw.locale.clear();
+        raw.description = "1234 5678 !!! ??? 9999 0000".into();
+        let (_, verdict) = run(&raw, Some(Channel::Web));
+        let (Verdict::Accept(record) | Verdict::NeedsInfo(record, _)) = verdict else { panic!("not taken") };
+        assert_eq!(record.locale, "zh-CN", "the deployment's default");
+    }
+
+    #[test]
+    fn contacts_in_free_text_are_masked_and_the_description_sealed() {
+        let mut raw = valid();
+        raw.description = "扫地机器人坏了，请打13812345678或发邮件到zhang.san@example.com".into();
+        raw.customer_request.as_mut().unwrap().detail = "上门前打 139-8765-4321".into();
+        raw.custom_fields.insert("备注".into(), "座机 021-61234567".into());
+        let Verdict::Accept(record) = run(&raw, Some(Channel::Web)).1 else { panic!("not accepted") };
+        assert_eq!(record.description, "扫地机器人坏了，请打138****5678或发邮件到z***@example.com");
+        assert!(record.title.starts_with("扫地机器人坏了，请打138****5678"), "{}", record.title);
+        assert_eq!(record.customer_request.unwrap().detail, "上门前打 139****4321");
+        assert_eq!(record.custom_fields["备注"], "座机 021****4567");
+        let key = ContactKey::from_bytes([1; 32]);
+        assert_eq!(key.open(&record.sealed_description).unwrap(), raw.description);
+        let Verdict::Accept(plain) = run(&valid(), Some(Channel::Web)).1 else { panic!("not accepted") };
+        assert!(plain.sealed_description.is_empty(), "nothing to seal when nothing was masked");
+    }
+
+    #[test]
+    fn a_customer_with_only_a_landline_or_a_400_number_has_no_reachable_contact() {
+        let (_, Verdict::Accept(record)) = run(&valid(), Some(Channel::Web)) else { panic!("not accepted") };
+        assert!(!record.no_reachable_contact, "a mobile gets SMS");
+        for (kind, value, reachable) in [
+            (ContactKind::Phone, "010-62345678", false),
+            (ContactKind::Phone, "400-123-4567", false),
+            (ContactKind::Email, "zhang@example.com", true),
+            (ContactKind::Wechat, "oABCDEF123456", true),
+        ] {
+            let mut raw = valid();
+            raw.customer.as_mut().unwrap().contacts =
+                vec![Contact { kind: kind as i32, value: value.into(), masked: false }];
+            let (_, Verdict::Accept(record)) = run(&raw, Some(Channel::Phone)) else { panic!("not accepted") };
+            assert_eq!(record.no_reachable_contact, !reachable, "{value}");
+        }
+        let mut raw = valid();
+        raw.customer.as_mut().unwrap().contacts =
+            vec![Contact { kind: ContactKind::Phone as i32, value: "138****5678".into(), masked: true }];
+        raw.customer.as_mut().unwrap().customer_number = "M001".into();
+        let (_, Verdict::Accept(record)) = run(&raw, Some(Channel::Phone)) else { panic!("not accepted") };
+        assert!(record.no_reachable_contact, "a masked number cannot be sent to");
     }
 
     #[test]

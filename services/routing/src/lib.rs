@@ -7,11 +7,16 @@
 //! database; a feedback never gets two tickets (unique per feedback).
 
 pub mod assign;
+mod cases;
 pub mod classify;
+pub mod common_issues;
+pub mod customer_rating;
 mod error;
 mod grpc;
+pub mod lifecycle;
 pub mod priority;
 pub mod roles;
+mod sla_risk;
 mod store;
 pub mod tickets;
 
@@ -42,11 +47,13 @@ pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
+    /// Checks customers' rating tokens (`CONTACT_KEY`, as intake's and notification's).
+    pub contact_key: kesu_domain::ContactKey,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self { common: CommonConfig::from_env(env, SERVICE, PORTS)? })
+        Ok(Self { common: CommonConfig::from_env(env, SERVICE, PORTS)?, contact_key: kesu_runtime::contact_key(env)? })
     }
 }
 
@@ -62,13 +69,46 @@ pub async fn start(
     let settings = config.common.consumer.clone();
     let policy = config.common.policy.clone();
     let mut core = ServiceCore::start(config.common, MIGRATIONS, shutdown).await?;
+    let lifecycle = Arc::new(lifecycle::Context {
+        db: core.db.clone(),
+        outbox: core.outbox.clone(),
+        policy: policy.clone(),
+        clock: clock.clone(),
+    });
+    // sla-timer's warnings and breaches feed the "at risk" queue; without
+    // sla-timer routing still works (not part of readiness).
+    let sla = ConsumerSpec::new(subjects::SLA, SERVICE, settings.clone());
+    let sla_events = Arc::new(sla_risk::SlaEvents { clock: clock.clone() });
+    let sla = kesu_bus::Consumer::new(&core.bus, &core.db, &core.outbox, sla, sla_events);
+    core.spawn_worker(sla.run(core.shutdown_token(), |_, _| {}));
     let rules = Arc::new(tickets::Rules::new(policy));
-    core.consume(ConsumerSpec::new(FEEDBACK, SERVICE, settings), Arc::new(FeedbackEvents { rules, clock }));
+    core.consume(
+        ConsumerSpec::new(FEEDBACK, SERVICE, settings),
+        Arc::new(FeedbackEvents { rules, clock, lifecycle: lifecycle.clone() }),
+    );
+
+    // Customers' ratings through adapters (request/reply, queue group).
+    let subject = format!("{}.>", customer_rating::RATE_PREFIX);
+    let subscriber = core
+        .bus
+        .client()
+        .queue_subscribe(subject.clone(), SERVICE.to_string())
+        .await
+        .map_err(|e| StartError::Other(format!("subscribing to {subject}: {e}")))?;
+    // A round trip, so the server has registered the subscription once we serve.
+    core.bus
+        .jetstream()
+        .get_stream(subjects::TICKETS.name)
+        .await
+        .map_err(|e| StartError::Other(format!("confirming the {subject} subscription: {e}")))?;
+    let (client, token) = (core.bus.client().clone(), core.shutdown_token());
+    let key = Arc::new(config.contact_key);
+    core.spawn_worker(customer_rating::serve(client, lifecycle.clone(), key, subscriber, token));
 
     let (router, health) =
         kesu_runtime::grpc_router(kesu_proto::v1::ticket_service_server::SERVICE_NAME, core.auth_layer(&roles::TABLE));
     health.set_serving::<TicketServiceServer<grpc::TicketApi>>().await;
-    let router = router.add_service(TicketServiceServer::new(grpc::TicketApi::new(core.db.clone())));
+    let router = router.add_service(TicketServiceServer::new(grpc::TicketApi::new(lifecycle)));
     core.serve(router, health, None).await
 }
 
@@ -77,6 +117,7 @@ pub async fn start(
 struct FeedbackEvents {
     rules: Arc<tickets::Rules>,
     clock: Arc<dyn Clock>,
+    lifecycle: Arc<lifecycle::Context>,
 }
 
 impl Handler for FeedbackEvents {
@@ -185,6 +226,7 @@ impl FeedbackEvents {
             work.emit_protobuf(subjects::ticket_event("escalated"), &escalated_id, type_names::TICKET_EVENT, &out)
                 .await?;
         }
+        common_issues::report(&self.lifecycle, work, &ticket.ticket_id).await?;
         tracing::debug!(feedback_number = %ticket.feedback_number, ticket_id = %ticket.ticket_id, "ticket created");
         Ok(())
     }

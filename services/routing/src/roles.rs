@@ -41,6 +41,9 @@ pub static TABLE: RoleTable = RoleTable {
         Rpc::action("AddNote", STAFF, TICKET),
         Rpc::read("ListCommonIssues", READERS),
         Rpc::read("GetCommonIssue", READERS),
+        Rpc::read("SearchCases", READERS),
+        Rpc::action("ResolveCommonIssue", STEERING, "common_issue_id"),
+        Rpc::read("ListRejectedRatings", &[Agent, Supervisor, DepartmentManager, Director, Admin]),
     ],
 };
 

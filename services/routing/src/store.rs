@@ -16,8 +16,8 @@ pub async fn insert_ticket(conn: &mut AnyConnection, ticket: &Ticket, at_ms: i64
         .unwrap_or("unknown");
     let done = sqlx::query(
         "INSERT INTO tickets (ticket_id, feedback_id, feedback_number, version, status, priority, department,
-                              handler, channel, customer_key, created_at, updated_at, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
+                              handler, channel, customer_key, created_at, updated_at, record, co_handlers)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)
          ON CONFLICT (feedback_id) DO NOTHING",
     )
     .bind(&ticket.ticket_id)
@@ -32,9 +32,15 @@ pub async fn insert_ticket(conn: &mut AnyConnection, ticket: &Ticket, at_ms: i64
     .bind(customer_key)
     .bind(at_ms)
     .bind(ticket.encode_to_vec())
+    .bind(co_handlers_column(ticket))
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// `,s-1,s-2,` (empty without co-handlers), for the "mine" queue.
+fn co_handlers_column(ticket: &Ticket) -> String {
+    if ticket.co_handlers.is_empty() { String::new() } else { format!(",{},", ticket.co_handlers.join(",")) }
 }
 
 pub async fn insert_history(
@@ -91,6 +97,10 @@ pub struct TicketFilter {
     pub handler: String,
     pub priority: String,
     pub channel: String,
+    /// Handler or co-handler (the "mine" queue).
+    pub member: String,
+    /// Only tickets with an SLA clock at risk or breached.
+    pub at_risk: bool,
 }
 
 /// Tickets newest first, after the cursor `(created_at, ticket_id)`.
@@ -115,6 +125,14 @@ pub async fn list_tickets(
         if !value.is_empty() {
             arg(&mut sql, &format!(" AND {column} = ?"), value);
         }
+    }
+    if !filter.member.is_empty() {
+        let like = format!("%,{},%", filter.member.replace('%', "").replace('_', "\\_"));
+        arg(&mut sql, " AND (handler = ?", &filter.member);
+        arg(&mut sql, " OR co_handlers LIKE ? ESCAPE '\\')", &like);
+    }
+    if filter.at_risk {
+        sql.push_str(" AND ticket_id IN (SELECT ticket_id FROM ticket_sla_risk)");
     }
     if !filter.statuses.is_empty() {
         sql.push_str(" AND status IN (");
@@ -164,4 +182,39 @@ pub async fn history(pool: &sqlx::AnyPool, ticket_id: &str) -> Result<Vec<Ticket
             summary,
         })
         .collect())
+}
+
+/// A ticket read inside a unit of work.
+pub async fn get_ticket_in(conn: &mut AnyConnection, ticket_id: &str) -> Result<Option<Ticket>, Error> {
+    let row: Option<(Vec<u8>,)> =
+        sqlx::query_as("SELECT record FROM tickets WHERE ticket_id = $1").bind(ticket_id).fetch_optional(conn).await?;
+    row.map(|(bytes,)| Error::decode("tickets", ticket_id, &bytes)).transpose()
+}
+
+/// Writes a changed ticket if it is still at `expected_version` (compare
+/// and set); `false` if someone changed it meanwhile.
+pub async fn update_ticket(
+    conn: &mut AnyConnection,
+    ticket: &Ticket,
+    expected_version: u64,
+    at_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE tickets SET version = $1, status = $2, priority = $3, department = $4, handler = $5,
+                            updated_at = $6, record = $7, co_handlers = $10
+         WHERE ticket_id = $8 AND version = $9",
+    )
+    .bind(ticket.version as i64)
+    .bind(status_name(ticket.status))
+    .bind(priority_name(ticket.priority))
+    .bind(&ticket.department)
+    .bind(&ticket.handler)
+    .bind(at_ms)
+    .bind(ticket.encode_to_vec())
+    .bind(&ticket.ticket_id)
+    .bind(expected_version as i64)
+    .bind(co_handlers_column(ticket))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

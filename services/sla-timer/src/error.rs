@@ -19,6 +19,12 @@ pub enum Error {
     /// A stored row does not decode: corrupt, or written by an incompatible version.
     #[error("{table} row {key} cannot be decoded: {source}")]
     CorruptRow { table: &'static str, key: String, source: prost::DecodeError },
+    /// A ticket's stored facts do not decode (or encode).
+    #[error("sla_tickets row {key} cannot be decoded: {message}")]
+    CorruptFacts { key: String, message: String },
+    /// The policy given to try (PreviewClocks) is not valid.
+    #[error("policy_toml: {0}")]
+    BadPolicy(String),
 }
 
 impl Error {
@@ -34,7 +40,8 @@ impl From<Error> for Status {
             Error::NotFound(what) => Status::not_found(what),
             Error::InvalidArgument { field, message } => Status::invalid_argument(format!("{field}: {message}")),
             Error::Database(e) => kesu_runtime::status::database(&e),
-            Error::CorruptRow { .. } => kesu_runtime::status::internal(&e),
+            Error::CorruptRow { .. } | Error::CorruptFacts { .. } => kesu_runtime::status::internal(&e),
+            Error::BadPolicy(message) => Status::invalid_argument(format!("policy_toml: {message}")),
         }
     }
 }

@@ -1,29 +1,31 @@
-//! sla-timer's gRPC API: a ticket's clocks, and the clocks at risk or
-//! breached, most urgent first.
+//! sla-timer's gRPC API: a ticket's clocks (planned as of now from what is
+//! known of the ticket), the clocks at risk or breached, most urgent first,
+//! and the preview of a policy.
 
 use std::sync::Arc;
 
-use kesu_domain::Clock;
 use kesu_domain::time::to_millis;
 use kesu_proto::v1::sla_service_server::SlaService;
 use kesu_proto::v1::{
-    GetTicketClocksRequest, GetTicketClocksResponse, ListClocksRequest, ListClocksResponse, Priority,
+    GetTicketClocksRequest, GetTicketClocksResponse, ListClocksRequest, ListClocksResponse, PreviewClocksRequest,
+    PreviewClocksResponse, Priority,
 };
 use kesu_runtime::paging;
 use kesu_storage::Database;
 use tonic::{Request, Response, Status};
 
+use crate::Context;
 use crate::error::Error;
 use crate::store::{self, Risk};
 
 pub struct SlaApi {
     db: Database,
-    clock: Arc<dyn Clock>,
+    ctx: Arc<Context>,
 }
 
 impl SlaApi {
-    pub fn new(db: Database, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    pub(crate) fn new(db: Database, ctx: Arc<Context>) -> Self {
+        Self { db, ctx }
     }
 
     async fn list(&self, req: ListClocksRequest, risk: Risk) -> Result<Response<ListClocksResponse>, Status> {
@@ -37,7 +39,7 @@ impl SlaApi {
                 return Err(Error::InvalidArgument { field: "priority", message }.into());
             }
         };
-        let now = to_millis(self.clock.now());
+        let now = to_millis(self.ctx.clock.now());
         let rows = store::list(self.db.pool(), risk, now, &req.department, priority, cursor, size).await?;
         let next_page_token = paging::next_token(&rows, size);
         Ok(Response::new(ListClocksResponse { clocks: rows.into_iter().map(|(_, _, c)| c).collect(), next_page_token }))
@@ -50,7 +52,17 @@ impl SlaService for SlaApi {
         &self,
         request: Request<GetTicketClocksRequest>,
     ) -> Result<Response<GetTicketClocksResponse>, Status> {
-        let clocks = store::ticket_clocks(self.db.pool(), &request.get_ref().ticket_id).await?;
+        let ticket_id = &request.get_ref().ticket_id;
+        if ticket_id.is_empty() {
+            return Err(Error::InvalidArgument { field: "ticket_id", message: "required".into() }.into());
+        }
+        let clocks = match store::read_facts(self.db.pool(), ticket_id).await? {
+            Some(facts) => {
+                crate::plan::plan(&facts, &self.ctx.policy, self.ctx.clock.now()).into_iter().map(|p| p.clock).collect()
+            }
+            // Clocks stored before facts were kept.
+            None => store::ticket_clocks(self.db.pool(), ticket_id).await?,
+        };
         if clocks.is_empty() {
             return Err(Error::NotFound("no clocks for this ticket").into());
         }
@@ -63,5 +75,12 @@ impl SlaService for SlaApi {
 
     async fn list_breached(&self, request: Request<ListClocksRequest>) -> Result<Response<ListClocksResponse>, Status> {
         self.list(request.into_inner(), Risk::Breached).await
+    }
+
+    async fn preview_clocks(
+        &self,
+        request: Request<PreviewClocksRequest>,
+    ) -> Result<Response<PreviewClocksResponse>, Status> {
+        Ok(Response::new(crate::preview::preview(request.get_ref(), &self.ctx.policy)?))
     }
 }

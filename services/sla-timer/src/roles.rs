@@ -1,5 +1,6 @@
 //! Who may call each RPC of `kesu.v1.SlaService`: the staff who read
-//! tickets may read their clocks. All reads, nothing audited.
+//! tickets may read their clocks; those who set or check policy may
+//! preview it. All reads, nothing audited.
 
 use kesu_auth::Role::*;
 use kesu_auth::{Role, RoleTable, Rpc};
@@ -12,6 +13,7 @@ pub static TABLE: RoleTable = RoleTable {
         Rpc::read("GetTicketClocks", READERS),
         Rpc::read("ListAtRisk", READERS),
         Rpc::read("ListBreached", READERS),
+        Rpc::read("PreviewClocks", &[Supervisor, DepartmentManager, Director, Admin]),
     ],
 };
 

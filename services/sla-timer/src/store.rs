@@ -1,41 +1,132 @@
-//! sla-timer's tables.
+//! sla-timer's tables: what is known of each ticket (`sla_tickets`) and
+//! its planned clocks (`sla_clocks`, for the at-risk and breached lists).
 
-use kesu_proto::v1::SlaClock;
+use kesu_proto::v1::{SlaClock, SlaClockState};
+use kesu_storage::Backend;
 use prost::Message;
 use sqlx::AnyConnection;
 
 use crate::clocks::{kind_name, state_name};
 use crate::error::Error;
+use crate::facts::TicketFacts;
 
-fn millis(ts: &Option<prost_types::Timestamp>) -> i64 {
-    ts.as_ref().and_then(kesu_domain::time::from_timestamp).map(kesu_domain::time::to_millis).unwrap_or_default()
+fn millis(ts: &Option<prost_types::Timestamp>) -> Option<i64> {
+    ts.as_ref().and_then(kesu_domain::time::from_timestamp).map(kesu_domain::time::to_millis)
 }
 
-/// Inserts a clock; `false` if the ticket already has a clock of that kind.
-pub async fn insert_clock(
+/// A ticket's facts, locked for this transaction on PostgreSQL (a ticket
+/// event and a firing timer on two replicas take turns).
+pub async fn load_facts(
     conn: &mut AnyConnection,
-    clock: &SlaClock,
+    backend: Backend,
+    ticket_id: &str,
+) -> Result<Option<TicketFacts>, Error> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let sql = format!("SELECT facts FROM sla_tickets WHERE ticket_id = $1{lock}");
+    let row: Option<String> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(ticket_id).fetch_optional(&mut *conn).await?;
+    row.map(|text| {
+        serde_json::from_str(&text)
+            .map_err(|e| Error::CorruptFacts { key: ticket_id.to_string(), message: e.to_string() })
+    })
+    .transpose()
+}
+
+/// The facts, read without locking (for the API).
+pub async fn read_facts(pool: &sqlx::AnyPool, ticket_id: &str) -> Result<Option<TicketFacts>, Error> {
+    let row: Option<String> = sqlx::query_scalar("SELECT facts FROM sla_tickets WHERE ticket_id = $1")
+        .bind(ticket_id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|text| {
+        serde_json::from_str(&text)
+            .map_err(|e| Error::CorruptFacts { key: ticket_id.to_string(), message: e.to_string() })
+    })
+    .transpose()
+}
+
+pub async fn save_facts(conn: &mut AnyConnection, facts: &TicketFacts, now_ms: i64) -> Result<(), Error> {
+    let text = serde_json::to_string(facts)
+        .map_err(|e| Error::CorruptFacts { key: facts.ticket_id.clone(), message: e.to_string() })?;
+    sqlx::query(
+        "INSERT INTO sla_tickets (ticket_id, version, facts, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (ticket_id) DO UPDATE SET version = excluded.version, facts = excluded.facts,
+         updated_at = excluded.updated_at",
+    )
+    .bind(&facts.ticket_id)
+    .bind(facts.snapshot.version as i64)
+    .bind(text)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes a ticket's planned clocks in one statement (a paused clock has
+/// no deadline: it sorts last and is never at risk), and cancels the rows of
+/// clocks the plan no longer has (result notice and follow-up after a
+/// reopen), so the lists never show them.
+pub async fn upsert_clocks(
+    conn: &mut AnyConnection,
+    ticket_id: &str,
+    clocks: &[SlaClock],
     priority: &str,
     department: &str,
-) -> Result<bool, sqlx::Error> {
-    let kind = kind_name(clock.kind);
-    let done = sqlx::query(
+) -> Result<(), sqlx::Error> {
+    let kinds: Vec<String> = clocks.iter().map(|c| kind_name(c.kind)).collect();
+    let cancel = format!(
+        "UPDATE sla_clocks SET state = 'cancelled' WHERE ticket_id = $1 AND state <> 'cancelled'{}",
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" AND kind NOT IN ({})", kesu_storage::Database::placeholders(2, kinds.len()))
+        }
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(cancel)).bind(ticket_id);
+    for kind in &kinds {
+        query = query.bind(kind.as_str());
+    }
+    query.execute(&mut *conn).await?;
+    if clocks.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..clocks.len())
+        .map(|i| {
+            let p = i * 10;
+            let cols: Vec<String> = (1..=10).map(|n| format!("${}", p + n)).collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect();
+    let sql = format!(
         "INSERT INTO sla_clocks (clock_id, ticket_id, kind, state, priority, department, started_at, warn_at, deadline, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (clock_id) DO NOTHING",
-    )
-    .bind(format!("{}:{kind}", clock.ticket_id))
-    .bind(&clock.ticket_id)
-    .bind(&kind)
-    .bind(state_name(clock.state))
-    .bind(priority)
-    .bind(department)
-    .bind(millis(&clock.started_at))
-    .bind(millis(&clock.warn_at))
-    .bind(millis(&clock.deadline))
-    .bind(clock.encode_to_vec())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+         VALUES {}
+         ON CONFLICT (clock_id) DO UPDATE SET state = excluded.state, priority = excluded.priority,
+         department = excluded.department, started_at = excluded.started_at, warn_at = excluded.warn_at,
+         deadline = excluded.deadline, record = excluded.record",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (clock, kind) in clocks.iter().zip(&kinds) {
+        let paused = clock.state == SlaClockState::Paused as i32;
+        let deadline = if paused { None } else { millis(&clock.deadline) }.unwrap_or(i64::MAX);
+        let warn_at = if paused { None } else { millis(&clock.warn_at) }.unwrap_or(deadline);
+        query = query
+            .bind(format!("{ticket_id}:{kind}"))
+            .bind(ticket_id.to_string())
+            .bind(kind.clone())
+            .bind(state_name(clock.state))
+            .bind(priority.to_string())
+            .bind(department.to_string())
+            .bind(millis(&clock.started_at).unwrap_or_default())
+            .bind(warn_at)
+            .bind(deadline)
+            .bind(clock.encode_to_vec());
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
 }
 
 pub async fn ticket_clocks(pool: &sqlx::AnyPool, ticket_id: &str) -> Result<Vec<SlaClock>, Error> {
@@ -67,7 +158,7 @@ pub async fn list(
 ) -> Result<Vec<(i64, String, SlaClock)>, Error> {
     let condition = match risk {
         Risk::AtRisk => "state = 'running' AND warn_at <= $1 AND deadline > $1",
-        Risk::Breached => "((state = 'running' AND deadline <= $1) OR state = 'breached')",
+        Risk::Breached => "((state IN ('running', 'breached') AND deadline <= $1) OR state = 'breached')",
     };
     let sql = format!(
         "SELECT deadline, clock_id, record FROM sla_clocks WHERE {condition}
@@ -115,5 +206,40 @@ mod tests {
         assert!(matches!(&err, Error::CorruptRow { table: "sla_clocks", key, .. } if key == "T-1:resolve"), "{err}");
         let err = list(db.pool(), Risk::Breached, 10, "", "", None, 10).await.unwrap_err();
         assert!(matches!(err, Error::CorruptRow { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn facts_that_do_not_decode_are_an_error_naming_the_ticket() {
+        let temp = TempDatabase::sqlite();
+        let db = Database::open(temp.url(), 1, &[crate::MIGRATIONS]).await.unwrap();
+        sqlx::query("INSERT INTO sla_tickets (ticket_id, version, facts, updated_at) VALUES ('T-2', 1, '{', 0)")
+            .execute(db.writer())
+            .await
+            .unwrap();
+        let err = read_facts(db.pool(), "T-2").await.unwrap_err();
+        assert!(matches!(&err, Error::CorruptFacts { key, .. } if key == "T-2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn clocks_the_plan_no_longer_has_leave_the_lists() {
+        use kesu_proto::v1::SlaClockKind;
+        let temp = TempDatabase::sqlite();
+        let db = Database::open(temp.url(), 1, &[crate::MIGRATIONS]).await.unwrap();
+        let clock = |kind: SlaClockKind, deadline: i64| SlaClock {
+            ticket_id: "T-3".into(),
+            kind: kind as i32,
+            state: SlaClockState::Running as i32,
+            deadline: Some(kesu_domain::time::millis_to_timestamp(deadline)),
+            warn_at: Some(kesu_domain::time::millis_to_timestamp(deadline - 10)),
+            ..Default::default()
+        };
+        let mut conn = db.writer().acquire().await.unwrap();
+        let both = [clock(SlaClockKind::Resolution, 100), clock(SlaClockKind::FollowUp, 50)];
+        upsert_clocks(conn.as_mut(), "T-3", &both, "high", "d").await.unwrap();
+        assert_eq!(list(db.pool(), Risk::Breached, 200, "", "", None, 10).await.unwrap().len(), 2);
+        // Reopened: the follow-up clock is gone from the plan.
+        upsert_clocks(conn.as_mut(), "T-3", &both[..1], "high", "d").await.unwrap();
+        let listed = list(db.pool(), Risk::Breached, 200, "", "", None, 10).await.unwrap();
+        assert_eq!(listed.iter().map(|(_, id, _)| id.as_str()).collect::<Vec<_>>(), ["T-3:resolution"]);
     }
 }

@@ -243,6 +243,51 @@ mod tests {
         chrono_tz::Asia::Shanghai.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap().with_timezone(&Utc)
     }
 
+    /// The shipped default calendar (with mainland China's holidays).
+    fn shipped() -> BusinessCalendar {
+        crate::Policy::default_policy().calendar().clone()
+    }
+
+    /// 09:00-17:00 weekdays in New York (DST from 9 March and 8 November 2025...).
+    fn new_york() -> BusinessCalendar {
+        let mut days = [true; 7];
+        days[5] = false;
+        days[6] = false;
+        BusinessCalendar::new(
+            "us",
+            chrono_tz::America::New_York,
+            vec![(t(9, 0), t(17, 0))],
+            days,
+            BTreeSet::new(),
+            BTreeSet::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_shipped_calendar_has_the_official_holidays_and_make_up_days() {
+        let cal = shipped();
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert!(!cal.is_working_day(d(2026, 10, 1)), "National Day");
+        assert!(!cal.is_working_day(d(2025, 1, 29)), "Spring Festival");
+        assert!(cal.is_working_day(d(2026, 9, 20)), "a make-up Sunday");
+        assert!(cal.is_working_day(d(2024, 2, 4)), "a make-up Sunday");
+        assert!(!cal.is_working_day(d(2026, 9, 19)), "an ordinary Saturday");
+        assert!(cal.holidays().len() > 80 && cal.extra_working_days().len() >= 19);
+    }
+
+    #[test]
+    fn a_dst_change_does_not_lose_or_gain_an_hour_of_business_time() {
+        let cal = new_york();
+        let ny =
+            |m, d, h| chrono_tz::America::New_York.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap().with_timezone(&Utc);
+        // Friday 6 March 16:00 + 2 h: Monday 9 March (after the change) 10:00 local.
+        assert_eq!(cal.add_business(ny(3, 6, 16), Duration::hours(2)), ny(3, 9, 10));
+        assert_eq!(cal.business_between(ny(3, 6, 9), ny(3, 9, 17)), Duration::hours(16));
+        // Across the November change.
+        assert_eq!(cal.add_business(ny(10, 30, 16), Duration::hours(2)), ny(11, 2, 10));
+    }
+
     #[test]
     fn eight_hours_from_tuesday_morning_ends_tuesday_evening() {
         let cal = shanghai();
@@ -306,6 +351,29 @@ mod tests {
             let end = cal.add_business(start, Duration::minutes(minutes));
             prop_assert!(end >= start);
             prop_assert_eq!(cal.business_between(start, end), Duration::minutes(minutes));
+        }
+
+        #[test]
+        fn deadlines_never_fall_in_non_working_time(start_min in 0i64..(3 * 365 * 24 * 60), minutes in 1i64..(30 * 24 * 60)) {
+            let cal = shipped();
+            let start = sh(2024, 1, 1, 0, 0) + Duration::minutes(start_min);
+            let end = cal.add_business(start, Duration::minutes(minutes));
+            // Inside a working period, or at the very end of one.
+            prop_assert!(cal.is_working_at(end) || cal.is_working_at(end - Duration::nanoseconds(1)), "{end}");
+            prop_assert_eq!(cal.business_between(start, end), Duration::minutes(minutes));
+            let days = (minutes % 10) as u32 + 1;
+            let by_days = cal.add_business_days(start, days);
+            prop_assert!(cal.is_working_at(by_days) || cal.is_working_at(by_days - Duration::nanoseconds(1)), "{by_days}");
+        }
+
+        #[test]
+        fn adding_then_measuring_agrees_across_dst(start_min in 0i64..(2 * 365 * 24 * 60), minutes in 0i64..(20 * 24 * 60)) {
+            let cal = new_york();
+            let start = chrono_tz::America::New_York.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap().with_timezone(&Utc)
+                + Duration::minutes(start_min);
+            let end = cal.add_business(start, Duration::minutes(minutes));
+            prop_assert_eq!(cal.business_between(start, end), Duration::minutes(minutes));
+            prop_assert!(minutes == 0 || cal.is_working_at(end) || cal.is_working_at(end - Duration::nanoseconds(1)));
         }
 
         #[test]

@@ -17,6 +17,10 @@
 //! 4. notification on its own: accepted feedback and created tickets in,
 //!    notices out ([`notifications`]).
 //!
+//! 5. sla-timer's durable timers: a million pending, fire lateness under a
+//!    steady load, restart catch-up ([`sla_timers`]); alone with
+//!    `KESU_BENCH_ONLY=sla_timers`.
+//!
 //! It prints a table and writes `target/bench/latest.json` ([`report`]).
 //! Settings: `KESU_BENCH_BACKEND` (`sqlite`, default, or `postgres`),
 //! `KESU_BENCH_CONFIGS` (default `durable,fast`), `KESU_BENCH_N`
@@ -29,6 +33,7 @@ mod notifications;
 mod raw;
 mod report;
 mod server_stats;
+mod sla_timers;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -87,6 +92,13 @@ fn env_number<T: std::str::FromStr>(key: &str) -> anyhow::Result<Option<T>> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let latest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/latest.json");
+    if std::env::var("KESU_BENCH_ONLY").is_ok_and(|v| v == "sla_timers") {
+        let figures = sla_timers::measure().await?;
+        sla_timers::print(&figures);
+        sla_timers::merge_json(&latest, &figures)?;
+        return Ok(());
+    }
     let backend_name = std::env::var("KESU_BENCH_BACKEND").unwrap_or_else(|_| "sqlite".into()).to_ascii_lowercase();
     let backend = match backend_name.as_str() {
         "sqlite" => Backend::Sqlite,
@@ -125,6 +137,9 @@ async fn main() -> anyhow::Result<()> {
     print!("{}", report::table(&runs, settings.backend == Backend::Sqlite));
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/latest.json");
     report::write_json(&path, &runs, &version, &settings.backend_name)?;
+    let timers = sla_timers::measure().await.context("sla_timers")?;
+    sla_timers::print(&timers);
+    sla_timers::merge_json(&latest, &timers)?;
     println!("\nfigures written to {}", path.canonicalize().unwrap_or(path).display());
     Ok(())
 }

@@ -11,6 +11,7 @@
 pub mod assignment;
 pub mod calendar;
 pub mod classification;
+pub mod common_issues;
 pub mod intake;
 pub mod notification;
 pub mod prioritisation;
@@ -80,6 +81,8 @@ pub struct PolicyDoc {
     pub classification: ClassificationPolicy,
     pub priority_rules: PriorityRulesPolicy,
     pub assignment: AssignmentPolicy,
+    #[serde(default)]
+    pub common_issues: common_issues::CommonIssuesPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +105,7 @@ pub struct Policy {
     dedup_window: Duration,
     default_priority: Priority,
     priority_rules: PriorityRules,
+    common_issues: common_issues::CommonIssueRules,
 }
 
 impl Policy {
@@ -173,6 +177,7 @@ impl Policy {
         let notification = notification::build(&doc.notification, &templates)?;
         let default_language = language_of(&doc.deployment.default_locale);
         let staff = staff::build(&doc.staff, &doc.departments, &doc.taxonomy, &calendar, default_language)?;
+        let common_issues = common_issues::build(&doc.common_issues)?;
         Ok(Self {
             doc,
             time_zone,
@@ -184,6 +189,7 @@ impl Policy {
             dedup_window,
             default_priority,
             priority_rules,
+            common_issues,
         })
     }
 
@@ -197,6 +203,11 @@ impl Policy {
 
     pub fn sla(&self) -> &SlaTable {
         &self.sla
+    }
+
+    /// When reports become a common issue (`[common_issues]`).
+    pub fn common_issues(&self) -> &common_issues::CommonIssueRules {
+        &self.common_issues
     }
 
     pub fn staff(&self) -> &StaffDirectory {
