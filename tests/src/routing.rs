@@ -2,7 +2,9 @@
 //! urgency stated, only what the customer wrote. Routing must tell them
 //! apart from the text.
 
-use kesu_proto::v1::{Contact, ContactKind, Customer, NotifyChannel, RawFeedback};
+use kesu_proto::v1::{
+    Contact, ContactKind, Customer, CustomerRequest, CustomerRequestKind, NotifyChannel, RawFeedback,
+};
 
 /// The policy overlay system tests of routing use: staff work around the
 /// clock every day, so assignment does not depend on when the test runs.
@@ -33,13 +35,15 @@ fn email(e: &str) -> Contact {
     Contact { kind: ContactKind::Email as i32, value: e.into(), masked: false }
 }
 
-/// A feedback with only the customer's words.
-fn words(external_id: &str, locale: &str, who: Option<Customer>, description: &str) -> RawFeedback {
+/// A feedback with only the customer's words: what happened, and what they
+/// want (intake requires the latter; its kind is left for routing to read).
+fn words(external_id: &str, locale: &str, who: Option<Customer>, description: &str, wants: &str) -> RawFeedback {
     RawFeedback {
         external_id: external_id.into(),
         locale: locale.into(),
         customer: who,
         description: description.into(),
+        customer_request: Some(CustomerRequest { kind: CustomerRequestKind::Unspecified as i32, detail: wants.into() }),
         ..Default::default()
     }
 }
@@ -56,7 +60,8 @@ pub fn six_complaints(run: &str) -> Vec<(&'static str, RawFeedback)> {
                 &format!("{run}-outage"),
                 "zh-CN",
                 customer("王店长", "normal", phone("13900000001")),
-                "从上午十点开始全部门店收银系统无法支付，微信支付宝都付不了款，顾客排长队，损失很大，请马上处理！",
+                "从上午十点开始全部门店收银系统无法支付，微信支付宝都付不了款，顾客排长队，损失很大。",
+                "请马上处理！",
             ),
         ),
         (
@@ -65,7 +70,8 @@ pub fn six_complaints(run: &str) -> Vec<(&'static str, RawFeedback)> {
                 &format!("{run}-leak"),
                 "zh-CN",
                 customer("李四", "normal", phone("13900000002")),
-                "新买的洗衣机漏电，我妈手碰到外壳被电了一下，现在已经拔了插头，请尽快派人来检查。",
+                "新买的洗衣机漏电，我妈手碰到外壳被电了一下，现在已经拔了插头。",
+                "请尽快派人来检查。",
             ),
         ),
         (
@@ -75,6 +81,7 @@ pub fn six_complaints(run: &str) -> Vec<(&'static str, RawFeedback)> {
                 "zh-CN",
                 customer("赵六", "normal", phone("13900000003")),
                 "建议APP增加夜间模式，晚上用太刺眼了。",
+                "希望下个版本加上。",
             ),
         ),
         (
@@ -83,7 +90,8 @@ pub fn six_complaints(run: &str) -> Vec<(&'static str, RawFeedback)> {
                 &format!("{run}-robot"),
                 "zh-CN",
                 customer("张三", "normal", phone("13900000004")),
-                "上个月买的扫地机器人开不了机，按电源键没有任何反应，希望换一台新的。",
+                "上个月买的扫地机器人开不了机，按电源键没有任何反应。",
+                "希望换一台新的。",
             ),
         ),
         (
@@ -92,7 +100,8 @@ pub fn six_complaints(run: &str) -> Vec<(&'static str, RawFeedback)> {
                 &format!("{run}-late"),
                 "zh-CN",
                 customer("钱七", "vip", phone("13900000005")),
-                "订单下了7天了还没发货，物流信息一直没更新，到底什么时候发？",
+                "订单下了7天了还没发货，物流信息一直没更新。",
+                "到底什么时候发？",
             ),
         ),
         (
@@ -101,7 +110,8 @@ pub fn six_complaints(run: &str) -> Vec<(&'static str, RawFeedback)> {
                 &format!("{run}-double"),
                 "en-GB",
                 customer("Alice Chen", "normal", email("alice@example.com")),
-                "I placed one order but my credit card was charged twice for the same amount. Please refund the duplicate charge.",
+                "I placed one order but my credit card was charged twice for the same amount.",
+                "Please refund the duplicate charge.",
             ),
         ),
     ]

@@ -30,10 +30,9 @@ impl Rules {
     }
 }
 
-/// The text a feedback is read from: title, description, the request's words.
-pub fn text_of(feedback: &Feedback) -> String {
-    let detail = feedback.customer_request.as_ref().map(|r| r.detail.as_str()).unwrap_or_default();
-    [feedback.title.as_str(), feedback.description.as_str(), detail]
+/// The text a feedback's problem is read from: title and description.
+pub fn problem_text(feedback: &Feedback) -> String {
+    [feedback.title.as_str(), feedback.description.as_str()]
         .into_iter()
         .filter(|t| !t.trim().is_empty())
         .collect::<Vec<_>>()
@@ -44,7 +43,8 @@ pub fn text_of(feedback: &Feedback) -> String {
 /// `new` in its type's department, or `triage` when unclassified.
 pub fn from_feedback(feedback: &Feedback, ticket_id: String, rules: &Rules, now: DateTime<Utc>) -> Ticket {
     let policy = &rules.policy;
-    let text = text_of(feedback);
+    let text = problem_text(feedback);
+    let request_text = feedback.customer_request.as_ref().map(|r| r.detail.as_str()).unwrap_or_default();
     let channel = kesu_proto::v1::Channel::try_from(feedback.channel)
         .ok()
         .and_then(kesu_domain::channel_token)
@@ -55,6 +55,7 @@ pub fn from_feedback(feedback: &Feedback, ticket_id: String, rules: &Rules, now:
         cause_code: &feedback.problem_cause,
         nature: feedback.request_nature,
         request: feedback.customer_request.as_ref().map(|r| r.kind).unwrap_or_default(),
+        request_text,
     };
     let classification = rules.classifier.classify(&text, &stated, policy);
     let (department, status) = match policy.problem_type(&classification.type_code) {
@@ -63,7 +64,7 @@ pub fn from_feedback(feedback: &Feedback, ticket_id: String, rules: &Rules, now:
     };
     let tier = feedback.customer.as_ref().map(|c| c.tier.as_str()).unwrap_or_default();
     let (priority, reasons) = rules.priorities.score(&Factors {
-        text: &text,
+        text: &format!("{text}\n{request_text}"),
         nature: classification.request_nature,
         cause: &classification.cause_code,
         tier,
@@ -219,5 +220,15 @@ mod tests {
         let (_, _, p, reasons) = read(&f);
         assert_eq!(p, "high");
         assert!(reasons.iter().any(|r| r.starts_with("customer tier vip")), "{reasons:?}");
+    }
+
+    #[test]
+    fn the_request_detail_tells_the_request_but_not_the_problem() {
+        let mut f = text("请尽快联系我", "zh-CN");
+        f.customer_request = Some(kesu_proto::v1::CustomerRequest { kind: 0, detail: "希望上门维修".into() });
+        let t = from_feedback(&f, "t1".into(), &rules(), Utc::now());
+        let c = t.classification.unwrap();
+        assert_eq!((c.type_code.as_str(), t.status), ("", TicketStatus::Triage as i32));
+        assert_eq!(c.request_kind, kesu_proto::v1::CustomerRequestKind::Repair as i32);
     }
 }

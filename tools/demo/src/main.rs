@@ -224,7 +224,7 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
             "王店长",
             "13900000001",
             "normal",
-            "从上午十点开始全部门店收银系统无法支付，微信支付宝都付不了款，顾客排长队，损失很大，请马上处理！",
+            ("从上午十点开始全部门店收银系统无法支付，微信支付宝都付不了款，顾客排长队，损失很大。", "请马上处理！"),
         ),
         six(
             "app",
@@ -233,7 +233,7 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
             "李四",
             "13900000002",
             "normal",
-            "新买的洗衣机漏电，我妈手碰到外壳被电了一下，现在已经拔了插头，请尽快派人来检查。",
+            ("新买的洗衣机漏电，我妈手碰到外壳被电了一下，现在已经拔了插头。", "请尽快派人来检查。"),
         ),
         six(
             "web",
@@ -242,7 +242,7 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
             "赵六",
             "13900000003",
             "normal",
-            "建议APP增加夜间模式，晚上用太刺眼了。",
+            ("建议APP增加夜间模式，晚上用太刺眼了。", "希望下个版本加上。"),
         ),
         six(
             "wechat",
@@ -251,7 +251,7 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
             "张三",
             "13900000004",
             "normal",
-            "上个月买的扫地机器人开不了机，按电源键没有任何反应，希望换一台新的。",
+            ("上个月买的扫地机器人开不了机，按电源键没有任何反应。", "希望换一台新的。"),
         ),
         six(
             "app",
@@ -260,7 +260,7 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
             "钱七",
             "13900000005",
             "vip",
-            "订单下了7天了还没发货，物流信息一直没更新，到底什么时候发？",
+            ("订单下了7天了还没发货，物流信息一直没更新。", "到底什么时候发？"),
         ),
         six(
             "email",
@@ -269,7 +269,10 @@ fn demo_feedback(run: &str) -> Vec<(&'static str, bool, RawFeedback)> {
             "Alice Chen",
             "alice@example.com",
             "normal",
-            "I placed one order but my credit card was charged twice for the same amount. Please refund the duplicate charge.",
+            (
+                "I placed one order but my credit card was charged twice for the same amount.",
+                "Please refund the duplicate charge.",
+            ),
         ),
         (
             "web",
@@ -292,7 +295,7 @@ fn six(
     name: &str,
     address: &str,
     tier: &str,
-    text: &str,
+    (text, wants): (&str, &str),
 ) -> (&'static str, bool, RawFeedback) {
     let (kind, preferred) = if address.contains('@') {
         (ContactKind::Email, NotifyChannel::Email)
@@ -311,6 +314,7 @@ fn six(
         locale: locale.into(),
         customer: Some(customer),
         description: text.into(),
+        customer_request: Some(CustomerRequest { kind: CustomerRequestKind::Unspecified as i32, detail: wants.into() }),
         ..Default::default()
     };
     (channel, true, raw)

@@ -82,6 +82,9 @@ pub struct Stated<'a> {
     pub cause_code: &'a str,
     pub nature: i32,
     pub request: i32,
+    /// The customer's own words about what they want (read for the request
+    /// only: wanting a repair does not say what is wrong).
+    pub request_text: &'a str,
 }
 
 impl Classifier {
@@ -268,7 +271,13 @@ impl Classifier {
     /// The classification of a feedback: the text read, then the stated
     /// values applied by the policy. `type_code` empty = unclassified.
     pub fn classify(&self, text: &str, stated: &Stated<'_>, policy: &Policy) -> Classification {
-        let reading = self.read(text);
+        let mut reading = self.read(text);
+        if !stated.request_text.trim().is_empty() {
+            let found = self.lexicon.find(&Text::new(&format!("{text}\n{}", stated.request_text)));
+            if let Some(i) = self.label(&found, &self.requests, REQUESTS.len()) {
+                reading.stated_request = Some(request_of(REQUESTS[i]));
+            }
+        }
         let stated_type = policy.problem_type(stated.type_code);
         let trusted = self.stated_type_wins.iter().any(|c| c == "all" || c == stated.channel);
         let use_stated = match stated_type {
