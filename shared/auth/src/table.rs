@@ -167,6 +167,7 @@ mod tests {
                 Rpc::action("GetTicketClocks", &[Role::Agent], "no_such_field"),
                 Rpc::read("ListAtRisk", &[Role::Agent]),
                 Rpc::read("ListBreached", &[Role::Agent]),
+                Rpc::read("PreviewClocks", &[Role::Agent]),
             ],
         };
         let err = BAD_SUBJECT.check_against_contract().unwrap_err();
