@@ -14,8 +14,11 @@
 //! - a description that points at an attachment ("见附件", "see
 //!   attached", "screenshot") when none was sent: `attachments`, code
 //!   `missing_attachment`;
-//! - `customer_request` (what the customer wants: repair, refund, ...) is
-//!   required, except for consultations and suggestions.
+//! - what the customer wants (repair, refund, an answer, ...) must be said:
+//!   in `customer_request`, or in the description's words (a request such
+//!   as "希望换一台", "请尽快处理", "please refund", or a question, which asks
+//!   for an answer; routing reads the kind from the text); consultations and
+//!   suggestions need none. Otherwise `customer_request`, code `required`.
 
 use std::collections::HashSet;
 
@@ -120,6 +123,56 @@ const ATTACHMENT_REFERENCES: &[&str] = &[
     "see the image",
 ];
 
+/// Words and marks by which a description itself says what the customer
+/// wants (lower-cased): a request, or a question (asking for an answer).
+const REQUEST_CUES: &[&str] = &[
+    "希望",
+    "要求",
+    "请",
+    "麻烦",
+    "退款",
+    "退货",
+    "退钱",
+    "换货",
+    "更换",
+    "换一",
+    "维修",
+    "修好",
+    "上门",
+    "赔",
+    "补发",
+    "解释",
+    "说明",
+    "处理",
+    "建议",
+    "帮",
+    "怎么",
+    "什么时候",
+    "如何",
+    "能否",
+    "能不能",
+    "可以吗",
+    "吗",
+    "？",
+    "?",
+    "please",
+    "want",
+    "would like",
+    "refund",
+    "replace",
+    "repair",
+    "fix",
+    "explain",
+    "need",
+    "could you",
+    "can you",
+    "suggest",
+    "help",
+    "return",
+    "compensat",
+    "send ",
+];
+
 /// Trailing particles that do not change a placeholder ("有问题啊").
 const FILLERS: &[char] = &['啊', '呀', '吧', '呢', '哦', '嗯', '哈', '了', '的', '啦'];
 
@@ -150,7 +203,8 @@ pub fn missing(raw: &RawFeedback) -> Vec<FieldError> {
     let request_given = raw
         .customer_request
         .as_ref()
-        .is_some_and(|r| r.kind != CustomerRequestKind::Unspecified as i32 || !r.detail.trim().is_empty());
+        .is_some_and(|r| r.kind != CustomerRequestKind::Unspecified as i32 || !r.detail.trim().is_empty())
+        || states_a_request(description);
     if request_needed && !request_given {
         missing.push(field_error(
             "customer_request",
@@ -185,6 +239,12 @@ pub fn vague(text: &str, has_attachments: bool) -> Option<&'static str> {
         return Some("the description is too short to say what happened");
     }
     None
+}
+
+/// Whether the text says what the customer wants (a request or a question).
+pub fn states_a_request(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    REQUEST_CUES.iter().any(|cue| lower.contains(cue))
 }
 
 fn refers_to_attachment(text: &str) -> bool {
@@ -312,5 +372,15 @@ mod tests {
         assert_eq!(codes(&raw), vec![]);
         raw.request_nature = RequestNature::Complaint as i32;
         assert_eq!(codes(&raw), pair("customer_request", "required"));
+        // Said in words, or asked as a question: routing reads the kind from the text.
+        for text in [
+            "上个月买的扫地机器人开不了机，希望换一台新的。",
+            "订单下了7天了还没发货，到底什么时候发？",
+            "My card was charged twice for one order. Please refund the duplicate charge.",
+            "My parcel is two weeks late, where is it?",
+        ] {
+            raw.description = text.into();
+            assert_eq!(codes(&raw), vec![], "{text}");
+        }
     }
 }
