@@ -15,7 +15,8 @@
 //!    1,000/s fast, or 90 % of the end-to-end rate where that is lower.
 //!
 //! 4. notification on its own: accepted feedback and created tickets in,
-//!    notices out ([`notifications`]).
+//!    notices out ([`notifications`]); intake on its own: raw feedback in,
+//!    `feedback.evt.accepted` out, against raw publish ([`intake`]).
 //!
 //! 5. sla-timer's durable timers: a million pending, fire lateness under a
 //!    steady load, restart catch-up ([`sla_timers`]); alone with
@@ -33,6 +34,7 @@
 
 mod analytics;
 mod cpu;
+mod intake;
 mod load;
 mod notifications;
 mod raw;
@@ -231,6 +233,16 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
         notification.raw_publish_per_s
     );
 
+    // 5. intake on its own.
+    let intake = intake::measure(config.nats, settings.backend, config.sqlite_synchronous, n).await?;
+    println!(
+        "  intake alone: {} feedbacks, {:.0} accepted/s ({:.4} of raw publish {:.0}/s)",
+        intake.feedbacks,
+        intake.accepted_per_s,
+        intake.ratio(),
+        intake.raw_publish_per_s
+    );
+
     // 6. analytics on its own.
     let analytics = analytics::measure(config.nats, settings.backend, config.sqlite_synchronous, n).await?;
     print_analytics(&analytics);
@@ -250,6 +262,7 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
         latency_secs,
         latency,
         notification: Some(notification),
+        intake: Some(intake),
         analytics: Some(analytics),
     };
     Ok((figures, version))

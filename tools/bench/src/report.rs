@@ -25,6 +25,8 @@ pub struct Figures {
     pub offered_per_s: f64,
     pub latency_secs: f64,
     pub latency: Latencies,
+    /// intake alone (raw feedback in, accepted events out).
+    pub intake: Option<crate::intake::Figures>,
     /// notification alone (events in, notices out).
     pub notification: Option<crate::notifications::Figures>,
     /// analytics alone (ingest, 90-day queries).
@@ -66,6 +68,7 @@ impl Figures {
                 "notification_requested": pct(self.latency.notification_requested),
             },
             "sqlite_synchronous": self.sqlite_synchronous,
+            "intake": self.intake.map(|i| i.to_json()),
             "notification": self.notification.map(|n| n.to_json()),
             "analytics": self.analytics.map(|a| a.to_json()),
         })
@@ -135,6 +138,10 @@ pub fn table(runs: &[Figures], sqlite: bool) -> String {
     });
     row("raw → notify.evt.requested p50 / p99", &|r| {
         format!("{} / {} ms", ms(r.latency.notification_requested.p50), ms(r.latency.notification_requested.p99))
+    });
+    row("intake alone: accepted (of raw publish)", &|r| match r.intake {
+        Some(i) => format!("{:.0} /s ({:.4})", i.accepted_per_s, i.ratio()),
+        None => "—".into(),
     });
     row("notification alone: events in / notices out", &|r| match r.notification {
         Some(n) => format!("{:.0} / {:.0} /s ({:.4} of raw)", n.events_per_s, n.notices_per_s, n.ratio()),
