@@ -88,6 +88,26 @@ pub async fn report(ctx: &Context, work: &mut UnitOfWork, ticket_id: &str) -> Re
     }
 
     let since = now_ms - rules.window.as_millis() as i64;
+    // Enough distinct customers? Read from the per-customer table: bounded
+    // by the customers of the key, not its reports.
+    sqlx::query(
+        "INSERT INTO common_issue_customers (issue_key, customer_key, last_at) VALUES ($1, $2, $3)
+         ON CONFLICT (issue_key, customer_key) DO UPDATE SET last_at = excluded.last_at",
+    )
+    .bind(&key)
+    .bind(&customer)
+    .bind(now_ms)
+    .execute(work.conn())
+    .await?;
+    let (recent,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM common_issue_customers WHERE issue_key = $1 AND last_at >= $2")
+            .bind(&key)
+            .bind(since)
+            .fetch_one(work.conn())
+            .await?;
+    if recent < i64::from(rules.min_customers) {
+        return Ok(());
+    }
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT ticket_id, customer_key FROM common_issue_reports
          WHERE issue_key = $1 AND reported_at >= $2 AND common_issue_id = '' ORDER BY reported_at, ticket_id",
@@ -128,6 +148,8 @@ pub async fn report(ctx: &Context, work: &mut UnitOfWork, ticket_id: &str) -> Re
     }
     save(work.conn(), &issue, &key, now_ms, true).await?;
     link(ctx, work, &mut issue, linked, true, now_ms).await?;
+    // Its reports are linked now: the next issue of this key starts afresh.
+    sqlx::query("DELETE FROM common_issue_customers WHERE issue_key = $1").bind(&key).execute(work.conn()).await?;
     tracing::info!(common_issue_id = %issue.common_issue_id, customers = issue.distinct_customers, "common issue opened");
     Ok(())
 }
