@@ -218,12 +218,12 @@ impl Pending {
     pub async fn write(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         let mut tickets: Vec<TicketFact> = self.tickets.into_values().collect();
         tickets.sort_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
-        for chunk in tickets.chunks(256) {
+        for chunk in tickets.chunks(kesu_storage::Database::rows_per_statement(FACT_COLUMNS)) {
             merge_tickets(conn, chunk).await?;
         }
         let mut links: Vec<((String, String), i64)> = self.links.into_iter().collect();
         links.sort();
-        for chunk in links.chunks(1000) {
+        for chunk in links.chunks(kesu_storage::Database::rows_per_statement(3)) {
             let values: Vec<String> =
                 (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
             let sql = format!(

@@ -57,7 +57,7 @@ const COLUMNS: usize = 15;
 /// actually inserted (a dedup key recorded before is skipped).
 pub async fn insert_many(conn: &mut AnyConnection, rows: &[NewDelivery<'_>]) -> Result<Vec<String>, sqlx::Error> {
     let mut inserted = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(200) {
+    for chunk in rows.chunks(Database::rows_per_statement(COLUMNS)) {
         let values: Vec<String> =
             (0..chunk.len()).map(|i| format!("({})", Database::placeholders(i * COLUMNS + 1, COLUMNS))).collect();
         let sql = format!(
@@ -107,7 +107,7 @@ pub struct Stored {
 /// The deliveries with these request ids (for updates in a transaction).
 pub async fn get_many(conn: &mut AnyConnection, request_ids: &[String]) -> Result<Vec<Stored>, Error> {
     let mut out = Vec::with_capacity(request_ids.len());
-    for chunk in request_ids.chunks(500) {
+    for chunk in request_ids.chunks(kesu_storage::MAX_PARAMS) {
         let sql = format!(
             "SELECT request_id, record, about, feedback_id, recipient, address, data FROM deliveries WHERE request_id IN ({})",
             Database::placeholders(1, chunk.len())

@@ -35,7 +35,7 @@ impl Latest {
 /// Writes the tickets, keeping for each the highest version (one statement
 /// per chunk).
 pub async fn upsert_many(conn: &mut AnyConnection, tickets: &[Ticket], at_ms: i64) -> Result<(), sqlx::Error> {
-    for chunk in tickets.chunks(200) {
+    for chunk in tickets.chunks(Database::rows_per_statement(5)) {
         let values: Vec<String> =
             (0..chunk.len()).map(|i| format!("({})", Database::placeholders(i * 5 + 1, 5))).collect();
         let sql = format!(

@@ -18,8 +18,8 @@ pub async fn claim_batch(
     let mut claimed = HashSet::with_capacity(message_ids.len());
     let now = crate::now_millis();
     // Placeholders in order of first use ($1 consumer, $2 time, then the
-    // ids), which both back ends bind alike; SQLite allows 32,766 per statement.
-    for chunk in message_ids.chunks(1000) {
+    // ids), which both back ends bind alike; at most `MAX_PARAMS` per statement.
+    for chunk in message_ids.chunks(kesu_storage::MAX_PARAMS - 2) {
         let rows: Vec<String> = (0..chunk.len()).map(|i| format!("($1, $2, ${})", i + 3)).collect();
         let sql = format!(
             "INSERT INTO kesu_inbox (consumer, processed_at, message_id) VALUES {} \

@@ -37,7 +37,7 @@ pub async fn enqueue(conn: &mut AnyConnection, msg: &Outgoing) -> Result<(), sql
 }
 
 /// Rows per statement of [`enqueue_many`] (six parameters each).
-pub const ENQUEUE_CHUNK: usize = 128;
+pub const ENQUEUE_CHUNK: usize = Database::rows_per_statement(6);
 
 /// Adds several events to the outbox inside the caller's transaction, in
 /// one statement per [`ENQUEUE_CHUNK`] rows, in order.
@@ -278,7 +278,7 @@ async fn park(conn: &mut AnyConnection, rows: &[(i64, String)]) -> Result<(), sq
 
 async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
     // One statement for a whole relay batch.
-    for chunk in ids.chunks(1024) {
+    for chunk in ids.chunks(kesu_storage::MAX_PARAMS) {
         let sql = format!("DELETE FROM kesu_outbox WHERE id IN ({})", Database::placeholders(1, chunk.len()));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {

@@ -233,11 +233,26 @@ impl Database {
         self.reader.close().await;
     }
 
+    /// Rows per multi-row statement of `columns` parameters each: at most
+    /// [`MAX_PARAMS`] parameters in all, at least one row.
+    pub const fn rows_per_statement(columns: usize) -> usize {
+        let rows = MAX_PARAMS / if columns == 0 { 1 } else { columns };
+        if rows == 0 { 1 } else { rows }
+    }
+
     /// `$start, $start+1, …` placeholders for an `IN (…)` list of `n` items.
     pub fn placeholders(start: usize, n: usize) -> String {
         (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
     }
 }
+
+/// The most bind parameters a multi-row statement should carry. sqlx binds
+/// each SQLite parameter after looking its name up in a list (linearly), and
+/// SQLite resolves each `$N` while preparing the same way, so a statement's
+/// cost grows with the square of its parameters: one of 7,000 parameters
+/// took 67 ms of CPU, the same rows in statements of 256 parameters well
+/// under 1 ms. Chunk with [`Database::rows_per_statement`].
+pub const MAX_PARAMS: usize = 256;
 
 fn pool_options(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new().max_connections(max).min_connections(0).acquire_timeout(Duration::from_secs(30))

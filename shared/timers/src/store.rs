@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 use crate::{ScheduledTimer, Timer};
 
 /// Rows per multi-row statement (five parameters each).
-const CHUNK: usize = 128;
+const CHUNK: usize = kesu_storage::Database::rows_per_statement(5);
 
 /// A claimed row: id, kind, key, due (ms), payload.
 pub(crate) type Row = (i64, String, String, i64, Vec<u8>);
@@ -53,7 +53,7 @@ pub(crate) async fn upsert(conn: &mut AnyConnection, timers: &[Timer], now_ms: i
 /// Deletes pending timers of one kind by key; how many there were.
 pub(crate) async fn cancel(conn: &mut AnyConnection, kind: &str, keys: &[&str]) -> Result<u64, sqlx::Error> {
     let mut removed = 0;
-    for chunk in keys.chunks(512) {
+    for chunk in keys.chunks(kesu_storage::MAX_PARAMS - 1) {
         let sql = format!(
             "DELETE FROM kesu_timers WHERE kind = $1 AND timer_key IN ({})",
             Database::placeholders(2, chunk.len())
@@ -130,7 +130,7 @@ pub(crate) async fn claim_one(
 
 async fn delete(conn: &mut AnyConnection, ids: impl IntoIterator<Item = i64>) -> Result<(), sqlx::Error> {
     let ids: Vec<i64> = ids.into_iter().collect();
-    for chunk in ids.chunks(1024) {
+    for chunk in ids.chunks(kesu_storage::MAX_PARAMS) {
         let sql = format!("DELETE FROM kesu_timers WHERE id IN ({})", Database::placeholders(1, chunk.len()));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {

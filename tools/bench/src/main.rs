@@ -34,6 +34,7 @@
 
 mod analytics;
 mod cpu;
+mod handler_time;
 mod intake;
 mod load;
 mod notifications;
@@ -191,6 +192,7 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
     let n = settings.n.unwrap_or(config.default_n);
     let counts_before = Counts::read(&js).await?;
     let cpu_before = cpu::used_with(system.nats.pid())?;
+    let handled_before = handler_time::Snapshot::read(&system).await?;
     let start = Instant::now();
     load::publish(&system, "full", n, None).await?;
     load::wait_through_analytics(&mut analytics, (warmup + n) as u64).await?;
@@ -199,6 +201,7 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
     let counts = Counts::read(&js).await?.since(counts_before);
     let e2e_per_s = n as f64 / e2e.as_secs_f64();
     println!("  end to end: {n} feedbacks in {:.1} s, {e2e_per_s:.0}/s", e2e.as_secs_f64());
+    handler_time::Snapshot::read(&system).await?.print_since(&handled_before, n);
 
     // 3. Latency at a fixed offered load, or what the machine sustains.
     let sustained = (e2e_per_s * 0.9).floor().max(1.0);
