@@ -366,3 +366,50 @@ SELECT day, MIN(week), channel, type_code, cause_code, department, priority, reg
     COALESCE(SUM(CASE WHEN score IS NOT NULL THEN communication END), 0)
 FROM ticket_facts
 GROUP BY day, channel, type_code, cause_code, department, priority, region, tier";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(score: Option<i64>, dims: [Option<i64>; 4], customer: &str, repeat: bool) -> FactRow {
+        FactRow {
+            ticket_id: "T1".into(),
+            received_ms: 0,
+            day: "2026-11-23".into(),
+            week: "2026-W48".into(),
+            dims: Default::default(),
+            customer_key: customer.into(),
+            ever_resolved: true,
+            reopened: false,
+            reclassified: true,
+            scores: [score, dims[0], dims[1], dims[2], dims[3]],
+            is_repeat: repeat,
+        }
+    }
+
+    fn value(v: &Values, column: &str) -> i64 {
+        v[VALUES.iter().position(|c| *c == column).unwrap()]
+    }
+
+    #[test]
+    fn a_rated_rows_contribution() {
+        let v = row(Some(3), [Some(2), None, Some(5), Some(4)], "K", true).contribution();
+        let got: Vec<i64> = ["tickets", "resolved", "reopened", "with_customer", "repeats", "reclassified"]
+            .iter()
+            .map(|c| value(&v, c))
+            .collect();
+        assert_eq!(got, [1, 1, 0, 1, 1, 1]);
+        assert_eq!((value(&v, "rated"), value(&v, "score_sum"), value(&v, "score_low")), (1, 3, 1));
+        assert_eq!((value(&v, "score_3"), value(&v, "score_4")), (1, 0));
+        assert_eq!((value(&v, "response_speed_n"), value(&v, "response_speed_sum")), (1, 2));
+        assert_eq!((value(&v, "result_n"), value(&v, "result_sum")), (0, 0));
+        assert_eq!((value(&v, "communication_n"), value(&v, "communication_sum")), (1, 4));
+    }
+
+    #[test]
+    fn unrated_dimensions_and_a_repeat_without_customer_count_nothing() {
+        let v = row(None, [Some(2), Some(2), Some(2), Some(2)], "", true).contribution();
+        assert_eq!((value(&v, "with_customer"), value(&v, "repeats"), value(&v, "rated")), (0, 0, 0));
+        assert_eq!(VALUES.iter().skip(6).map(|c| value(&v, c)).sum::<i64>(), 0);
+    }
+}
