@@ -16,7 +16,7 @@ use crate::figures::{self, DIMENSIONS};
 use crate::query::{self, Filter, Range};
 
 /// The SQL expression of a grouping over `ticket_facts t`.
-fn key_expr(group_by: &str) -> Result<&'static str, Error> {
+pub(crate) fn key_expr(group_by: &str) -> Result<&'static str, Error> {
     query::check_group("group_by", group_by)?;
     Ok(match group_by {
         "" | "all" => "'all'",
@@ -35,7 +35,7 @@ fn key_expr(group_by: &str) -> Result<&'static str, Error> {
 
 /// `GROUP BY` of a key (none for the single group "all": PostgreSQL
 /// groups by no constant).
-fn group_clause(key: &str) -> String {
+pub(crate) fn group_clause(key: &str) -> String {
     if key == "'all'" { String::new() } else { format!("GROUP BY {key}") }
 }
 
@@ -65,7 +65,7 @@ impl Sql {
     }
 }
 
-fn int(r: &sqlx::any::AnyRow, i: usize) -> Result<i64, Error> {
+pub(crate) fn int(r: &sqlx::any::AnyRow, i: usize) -> Result<i64, Error> {
     Ok(r.try_get::<Option<i64>, _>(i)?.unwrap_or(0))
 }
 
@@ -81,6 +81,11 @@ pub async fn volume(
 ) -> Result<Vec<CountByKey>, Error> {
     let key = key_expr(group_by)?;
     let rows = Sql::new(&format!("{key}, COUNT(*)"), "", range, filter, "", &group_clause(key)).fetch(pool).await?;
+    volume_of(rows, group_by)
+}
+
+/// Volume rows (key, count) as answered.
+pub(crate) fn volume_of(rows: Vec<sqlx::any::AnyRow>, group_by: &str) -> Result<Vec<CountByKey>, Error> {
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let count = int(&r, 1)? as u64;
@@ -96,17 +101,12 @@ pub async fn volume(
     Ok(out)
 }
 
-pub async fn shares(
-    pool: &sqlx::AnyPool,
-    range: Range,
-    filter: &Filter,
-    group_by: &str,
-) -> Result<ShareResponse, Error> {
-    let counts = volume(pool, range, filter, group_by).await?;
+/// Each key's share of the counts.
+pub(crate) fn shares_of(counts: Vec<CountByKey>) -> ShareResponse {
     let total: u64 = counts.iter().map(|c| c.count).sum();
     let rows =
         counts.into_iter().map(|c| ShareByKey { share: ratio(c.count, total), key: c.key, count: c.count }).collect();
-    Ok(ShareResponse { total, rows })
+    ShareResponse { total, rows }
 }
 
 /// Durations in seconds from receipt to `column`, per group key.
@@ -206,6 +206,12 @@ pub async fn satisfaction(
         select.push_str(&format!(", COUNT(t.{d}), CAST(SUM(t.{d}) AS BIGINT)"));
     }
     let rows = Sql::new(&select, "", range, filter, "AND t.score IS NOT NULL", &group_clause(key)).fetch(pool).await?;
+    satisfaction_of(rows, group_by)
+}
+
+/// Satisfaction rows (key, rated, sum, low, scores 1..5, then count and sum
+/// per dimension) as answered.
+pub(crate) fn satisfaction_of(rows: Vec<sqlx::any::AnyRow>, group_by: &str) -> Result<Vec<SatisfactionRow>, Error> {
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let rated = int(&r, 1)? as u64;
@@ -253,6 +259,12 @@ pub async fn rates(pool: &sqlx::AnyPool, range: Range, filter: &Filter) -> Resul
          CAST(SUM(CASE WHEN t.customer_key <> '' AND {REPEAT} THEN 1 ELSE 0 END) AS BIGINT), CAST(SUM(t.reclassified) AS BIGINT)"
     );
     let rows = Sql::new(&select, "", range, filter, "", "").fetch(pool).await?;
+    rates_of(rows)
+}
+
+/// The rates from one row: tickets, resolved, reopened, with customer,
+/// repeats, reclassified.
+pub(crate) fn rates_of(rows: Vec<sqlx::any::AnyRow>) -> Result<RatesResponse, Error> {
     let r = rows.first().ok_or(Error::NotFound("no answer"))?;
     let (tickets, resolved, reopened) = (int(r, 0)? as u64, int(r, 1)? as u64, int(r, 2)? as u64);
     let (with_customer, repeats, reclassified) = (int(r, 3)? as u64, int(r, 4)? as u64, int(r, 5)? as u64);

@@ -15,6 +15,7 @@ use crate::aggregate;
 use crate::error::Error;
 use crate::figures;
 use crate::query::{self, Filter, Range, Row};
+use crate::rollup_query;
 
 /// Roles that may read analytics (the role table of the contract).
 pub const READERS: &[Role] = &[Role::Analyst, Role::Director, Role::DepartmentManager, Role::Supervisor, Role::Admin];
@@ -94,12 +95,21 @@ impl Analytics {
         query::load(self.db.pool(), range, filter).await
     }
 
+    /// The local days of a range when it falls on whole days: such queries
+    /// read the per-day rollups instead of the fact rows.
+    fn days(&self, range: Range) -> Option<rollup_query::Days> {
+        rollup_query::whole_days(range, self.policy.time_zone())
+    }
+
     pub async fn volume(&self, range: Range, filter: &Filter, group_by: &str) -> Result<Vec<CountByKey>, Error> {
-        aggregate::volume(self.db.pool(), range, filter, group_by).await
+        match self.days(range).filter(|_| rollup_query::groups(group_by)) {
+            Some(days) => rollup_query::volume(self.db.pool(), &days, filter, group_by).await,
+            None => aggregate::volume(self.db.pool(), range, filter, group_by).await,
+        }
     }
 
     pub async fn shares(&self, range: Range, filter: &Filter, group_by: &str) -> Result<ShareResponse, Error> {
-        aggregate::shares(self.db.pool(), range, filter, group_by).await
+        Ok(aggregate::shares_of(self.volume(range, filter, group_by).await?))
     }
 
     pub async fn attainment(
@@ -117,7 +127,10 @@ impl Analytics {
         filter: &Filter,
         group_by: &str,
     ) -> Result<Vec<SatisfactionRow>, Error> {
-        aggregate::satisfaction(self.db.pool(), range, filter, group_by).await
+        match self.days(range).filter(|_| rollup_query::groups(group_by)) {
+            Some(days) => rollup_query::satisfaction(self.db.pool(), &days, filter, group_by).await,
+            None => aggregate::satisfaction(self.db.pool(), range, filter, group_by).await,
+        }
     }
 
     pub async fn handling_times(&self, range: Range, filter: &Filter) -> Result<HandlingTimesResponse, Error> {
@@ -125,7 +138,10 @@ impl Analytics {
     }
 
     pub async fn rates(&self, range: Range, filter: &Filter) -> Result<RatesResponse, Error> {
-        aggregate::rates(self.db.pool(), range, filter).await
+        match self.days(range) {
+            Some(days) => rollup_query::rates(self.db.pool(), &days, filter).await,
+            None => aggregate::rates(self.db.pool(), range, filter).await,
+        }
     }
 
     pub async fn common_issues(&self, range: Range, filter: &Filter) -> Result<CommonIssueStatsResponse, Error> {

@@ -178,6 +178,10 @@ impl TicketFact {
     }
 }
 
+/// Rows per multi-row statement (anonymous parameters on SQLite: see
+/// [`crate::store::anonymous`]).
+pub(crate) const TICKETS_PER_STATEMENT: usize = 128;
+
 /// What a batch of events leaves, merged per row, written once before commit.
 #[derive(Debug, Default)]
 pub struct Pending {
@@ -218,19 +222,24 @@ impl Pending {
     pub async fn write(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         let mut tickets: Vec<TicketFact> = self.tickets.into_values().collect();
         tickets.sort_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
-        for chunk in tickets.chunks(kesu_storage::Database::rows_per_statement(FACT_COLUMNS)) {
-            merge_tickets(conn, chunk).await?;
+        if !tickets.is_empty() {
+            // The rows as they were, then as the upserts leave them: the
+            // rollups move by the difference.
+            let ids: Vec<&str> = tickets.iter().map(|t| t.ticket_id.as_str()).collect();
+            let mut changes = crate::rollup::Changes::before(conn, &ids).await?;
+            for chunk in tickets.chunks(TICKETS_PER_STATEMENT) {
+                changes.after(merge_tickets(conn, chunk).await?);
+            }
+            changes.apply(conn).await?;
         }
         let mut links: Vec<((String, String), i64)> = self.links.into_iter().collect();
         links.sort();
-        for chunk in links.chunks(kesu_storage::Database::rows_per_statement(3)) {
-            let values: Vec<String> =
-                (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+        for chunk in links.chunks(1000) {
             let sql = format!(
                 "INSERT INTO issue_links (common_issue_id, ticket_id, linked_ms) VALUES {}
                  ON CONFLICT (common_issue_id, ticket_id) DO UPDATE SET linked_ms = CASE WHEN excluded.linked_ms \
                  < issue_links.linked_ms THEN excluded.linked_ms ELSE issue_links.linked_ms END",
-                values.join(", ")
+                crate::store::values(crate::store::anonymous(conn), chunk.len(), 3)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for ((issue, ticket), at) in chunk {
@@ -240,8 +249,8 @@ impl Pending {
         }
         let mut clocks: Vec<ClockOutcome> = self.clocks.into_values().collect();
         clocks.sort_by(|a, b| (a.ticket_id.as_str(), a.clock).cmp(&(b.ticket_id.as_str(), b.clock)));
-        for o in &clocks {
-            merge_clock(conn, o).await?;
+        for chunk in clocks.chunks(1000) {
+            merge_clocks(conn, chunk).await?;
         }
         Ok(())
     }
@@ -302,24 +311,23 @@ fn upsert_set() -> &'static str {
 
 const FACT_COLUMNS: usize = 28;
 
-/// Merges ticket facts (one per ticket) into `ticket_facts` in one statement.
-pub async fn merge_tickets(conn: &mut AnyConnection, facts: &[TicketFact]) -> Result<(), sqlx::Error> {
+/// Merges ticket facts (one per ticket) into `ticket_facts` in one
+/// statement; returns the rows as they now are.
+pub(crate) async fn merge_tickets(
+    conn: &mut AnyConnection,
+    facts: &[TicketFact],
+) -> Result<Vec<crate::rollup::FactRow>, sqlx::Error> {
     if facts.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let values: Vec<String> = (0..facts.len())
-        .map(|i| {
-            let cells: Vec<String> = (1..=FACT_COLUMNS).map(|c| format!("${}", i * FACT_COLUMNS + c)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect();
     let sql = format!(
         "INSERT INTO ticket_facts (ticket_id, version, received_ms, day, week, hour, channel, type_code, \
          cause_code, department, priority, region, tier, customer_key, status, is_open, responded_ms, \
          resolved_ms, ever_resolved, reopen_count, reclassified, common_issue_id, score_version, score, \
-         response_speed, result, attitude, communication) VALUES {} ON CONFLICT (ticket_id) DO UPDATE SET {}",
-        values.join(", "),
-        upsert_set()
+         response_speed, result, attitude, communication) VALUES {} ON CONFLICT (ticket_id) DO UPDATE SET {} RETURNING {}",
+        crate::store::values(crate::store::anonymous(conn), facts.len(), FACT_COLUMNS),
+        upsert_set(),
+        crate::rollup::ROW_COLUMNS
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for f in facts {
@@ -354,8 +362,7 @@ pub async fn merge_tickets(conn: &mut AnyConnection, facts: &[TicketFact]) -> Re
             .bind(s[3].map(i64::from))
             .bind(s[4].map(i64::from));
     }
-    q.execute(&mut *conn).await?;
-    Ok(())
+    q.fetch_all(&mut *conn).await?.iter().map(crate::rollup::FactRow::of).collect()
 }
 
 /// One SLA clock's outcome flags from an SLA event.
@@ -405,24 +412,25 @@ impl ClockOutcome {
     }
 }
 
-pub async fn merge_clock(conn: &mut AnyConnection, o: &ClockOutcome) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO sla_outcomes (ticket_id, clock, deadline_ms, warned, met, breached) VALUES ($1, $2, $3, $4, $5, $6)
+/// Merges clock outcomes (one per ticket and clock) in one statement: the
+/// flags only rise.
+pub async fn merge_clocks(conn: &mut AnyConnection, outcomes: &[ClockOutcome]) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO sla_outcomes (ticket_id, clock, deadline_ms, warned, met, breached) VALUES {}
          ON CONFLICT (ticket_id, clock) DO UPDATE SET
            deadline_ms = COALESCE(excluded.deadline_ms, sla_outcomes.deadline_ms),
            warned = CASE WHEN excluded.warned > sla_outcomes.warned THEN excluded.warned ELSE sla_outcomes.warned END,
            met = CASE WHEN excluded.met > sla_outcomes.met THEN excluded.met ELSE sla_outcomes.met END,
            breached = CASE WHEN excluded.breached > sla_outcomes.breached THEN excluded.breached
                       ELSE sla_outcomes.breached END",
-    )
-    .bind(&o.ticket_id)
-    .bind(o.clock)
-    .bind(o.deadline_ms)
-    .bind(o.warned as i64)
-    .bind(o.met as i64)
-    .bind(o.breached as i64)
-    .execute(&mut *conn)
-    .await?;
+        crate::store::values(crate::store::anonymous(conn), outcomes.len(), 6)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for o in outcomes {
+        q = q.bind(o.ticket_id.as_str()).bind(o.clock).bind(o.deadline_ms);
+        q = q.bind(o.warned as i64).bind(o.met as i64).bind(o.breached as i64);
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -20,6 +20,8 @@ pub mod query;
 mod rebuild;
 pub mod report;
 pub mod roles;
+pub mod rollup;
+pub mod rollup_query;
 mod store;
 pub mod tables;
 

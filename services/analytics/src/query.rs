@@ -38,7 +38,7 @@ impl Filter {
         }
     }
 
-    fn columns(&self) -> Vec<(&'static str, &str)> {
+    pub(crate) fn columns(&self) -> Vec<(&'static str, &str)> {
         [
             ("channel", self.channel.as_str()),
             ("type_code", self.type_code.as_str()),

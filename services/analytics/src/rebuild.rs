@@ -28,7 +28,7 @@ pub struct Rebuilder<H> {
 }
 
 const BATCH: usize = 256;
-const TABLES: [&str; 4] = ["daily_counts", "ticket_facts", "sla_outcomes", "issue_links"];
+const TABLES: [&str; 5] = ["daily_counts", "ticket_facts", "ticket_rollups", "sla_outcomes", "issue_links"];
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!("{what}: {e}"))

@@ -150,8 +150,17 @@ impl ServiceCore {
 
         let mut servers: JoinSet<Result<(), StartError>> = JoinSet::new();
         let token = shutdown.clone();
+        // No Nagle on answers: a response written in several small pieces
+        // (headers, body, trailers) otherwise waits for the client's delayed
+        // ACK, ~40 ms per answer.
+        let incoming = futures::StreamExt::map(TcpListenerStream::new(grpc_listener), |stream| {
+            if let Ok(s) = &stream {
+                let _ = s.set_nodelay(true);
+            }
+            stream
+        });
         servers.spawn(async move {
-            grpc.serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), token.cancelled_owned())
+            grpc.serve_with_incoming_shutdown(incoming, token.cancelled_owned())
                 .await
                 .map_err(|e| StartError::Server { server: "gRPC", error: e.to_string() })
         });

@@ -1,14 +1,20 @@
 //! analytics on its own:
 //!
-//! 1. ingest: ticket events (`ticket.evt.created`, distinct tickets) stored
-//!    in `TICKETS` before analytics starts, applied per second until its
-//!    consumer has none pending, against raw JetStream pull consume + ack of
-//!    messages the same size on the same server (target ≥ 30 %);
+//! 1. ingest: `KESU_BENCH_ANALYTICS_EVENTS` (default 100,000) ticket events
+//!    (`ticket.evt.created`, distinct tickets, customers with three tickets
+//!    each) stored in `TICKETS` before analytics starts; timed from the moment
+//!    its consumer has begun delivering (service start-up — migrations,
+//!    policy, consumer creation — is measured apart and left out; the events
+//!    already acknowledged then are left out of the count) until it has none
+//!    pending, against raw JetStream pull consume + ack of messages the same
+//!    size on the same server (target ≥ 30 %);
 //! 2. query: `KESU_BENCH_ANALYTICS_TICKETS` (default 1,000,000) ticket fact
-//!    rows spread over 90 days written straight into analytics' database,
-//!    then `GetRates` and `GetVolume` by day over those 90 days, each
-//!    `KESU_BENCH_ANALYTICS_QUERIES` times (default 10): p50 and p99
-//!    (target p99 < 100 ms).
+//!    rows spread over 90 local days written straight into analytics'
+//!    database, the repeat flags and per-day rollups then rebuilt from them by
+//!    the service's own [`kesu_analytics::rollup::rebuild_from_facts`] (the
+//!    state ingest would have left), then `GetRates` and `GetVolume` by day
+//!    over those 90 whole local days, each `KESU_BENCH_ANALYTICS_QUERIES`
+//!    times (default 10): p50 and p99 (target p99 < 100 ms).
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +31,9 @@ use crate::raw;
 #[derive(Debug, Clone, Copy)]
 pub struct Figures {
     pub events: usize,
+    pub startup: Duration,
+    pub fill: Duration,
+    pub rollup_rebuild: Duration,
     pub raw_consume_per_s: f64,
     pub events_per_s: f64,
     pub tickets: usize,
@@ -45,6 +54,9 @@ impl Figures {
         let ms = |d: Duration| (d.as_secs_f64() * 100_000.0).round() / 100.0;
         json!({
             "events": self.events,
+            "startup_ms": ms(self.startup),
+            "fill_s": r(self.fill.as_secs_f64()),
+            "rollup_rebuild_s": r(self.rollup_rebuild.as_secs_f64()),
             "raw_consume_per_s": r(self.raw_consume_per_s),
             "events_per_s": r(self.events_per_s),
             "ingest_ratio": (self.ratio() * 10_000.0).round() / 10_000.0,
@@ -83,14 +95,18 @@ pub async fn measure(
     profile: NatsProfile,
     backend: Backend,
     sqlite_synchronous: &str,
-    n: usize,
+    _n: usize,
 ) -> anyhow::Result<Figures> {
+    let n = env_usize("KESU_BENCH_ANALYTICS_EVENTS", 100_000)?.max(1);
     let env = [("KESU_SQLITE_SYNCHRONOUS", sqlite_synchronous), ("KESU_ANALYTICS_REPORT_WEEKLY", "off")];
     let mut a = AnalyticsUnderTest::prepare(profile, backend, &env)
         .await
         .ok_or_else(|| anyhow::anyhow!("PostgreSQL is not reachable at 127.0.0.1:5432"))?;
     kesu_telemetry::set_spans_exported(false);
-    let start_of_range = Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).unwrap();
+    // Local midnight (the test policy's time zone): the 90 days are whole
+    // local days, as a dashboard asks for them.
+    let tz = chrono_tz::Asia::Shanghai;
+    let start_of_range = tz.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).unwrap().with_timezone(&Utc);
     let ticket = |i: usize| {
         let (type_code, cause_code, department) = TYPES[i % TYPES.len()];
         FixtureTicket {
@@ -129,8 +145,29 @@ pub async fn measure(
     for ack in acks {
         ack.await?;
     }
-    let start = Instant::now();
+    // The timer starts once analytics' consumer has begun delivering: a
+    // watcher polls the consumer while the service starts.
+    let launched = Instant::now();
+    let watcher = {
+        let js = a.system.js.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(stream) = js.get_stream("TICKETS").await
+                    && let Ok(info) = stream.consumer_info("analytics").await
+                    && info.delivered.stream_sequence > 0
+                {
+                    return (Instant::now(), info.ack_floor.stream_sequence);
+                }
+                if launched.elapsed() > Duration::from_secs(120) {
+                    return (Instant::now(), 0);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
     a.start_analytics().await;
+    let (start, acked_before) = watcher.await?;
+    let startup = start - launched;
     let stream = a.system.js.get_stream("TICKETS").await?;
     loop {
         if let Ok(info) = stream.consumer_info("analytics").await
@@ -145,13 +182,18 @@ pub async fn measure(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let events_per_s = n as f64 / start.elapsed().as_secs_f64();
+    let events_per_s = (n as u64 - acked_before.min(n as u64)) as f64 / start.elapsed().as_secs_f64();
 
     // 3. Query over 90 days of `tickets` fact rows.
     let tickets = env_usize("KESU_BENCH_ANALYTICS_TICKETS", 1_000_000)?;
     let queries = env_usize("KESU_BENCH_ANALYTICS_QUERIES", 10)?.max(1);
     let db = a.system.database("analytics", kesu_analytics::MIGRATIONS).await;
-    fill_facts(&db, tickets, start_of_range.timestamp_millis()).await?;
+    let t = Instant::now();
+    fill_facts(&db, tickets, start_of_range.timestamp_millis(), tz).await?;
+    let fill = t.elapsed();
+    let t = Instant::now();
+    kesu_analytics::rollup::rebuild_from_facts(&db).await?;
+    let rollup_rebuild = t.elapsed();
     let range = Some(TimeRange {
         from: Some(kesu_domain::time::to_timestamp(start_of_range)),
         to: Some(kesu_domain::time::to_timestamp(start_of_range + chrono::Duration::days(90))),
@@ -171,6 +213,9 @@ pub async fn measure(
     a.stop().await;
     Ok(Figures {
         events: n,
+        startup,
+        fill,
+        rollup_rebuild,
         raw_consume_per_s,
         events_per_s,
         tickets,
@@ -182,13 +227,19 @@ pub async fn measure(
     })
 }
 
-/// `tickets` fact rows over the 90 days from `from_ms`, 500 per statement.
-async fn fill_facts(db: &kesu_storage::Database, tickets: usize, from_ms: i64) -> anyhow::Result<()> {
+/// `tickets` fact rows over the 90 days from `from_ms`, 32 per statement
+/// (SQLite binds numbered parameters in time quadratic in their count).
+async fn fill_facts(
+    db: &kesu_storage::Database,
+    tickets: usize,
+    from_ms: i64,
+    tz: chrono_tz::Tz,
+) -> anyhow::Result<()> {
     const COLUMNS: usize = 15;
     let span_ms = 90 * 86_400_000i64;
     let mut i = 0;
     while i < tickets {
-        let rows = (tickets - i).min(500);
+        let rows = (tickets - i).min(32);
         let values: Vec<String> = (0..rows)
             .map(|r| {
                 let b = r * COLUMNS;
@@ -212,7 +263,7 @@ async fn fill_facts(db: &kesu_storage::Database, tickets: usize, from_ms: i64) -
             let n = i + r;
             let at = from_ms + (n as i64 * span_ms) / tickets as i64;
             let (type_code, cause_code, department) = TYPES[n % TYPES.len()];
-            let day = Utc.timestamp_millis_opt(at).unwrap().format("%Y-%m-%d").to_string();
+            let day = Utc.timestamp_millis_opt(at).unwrap().with_timezone(&tz).format("%Y-%m-%d").to_string();
             q = q
                 .bind(format!("F-{n:010}"))
                 .bind(at)
