@@ -179,40 +179,60 @@ impl Changes {
             })
             .collect();
         let mut flags: HashMap<String, bool> = HashMap::new();
+        // Per customer, the span of received times the batch touches.
+        let mut spans: HashMap<&str, (i64, i64)> = HashMap::new();
         if !changed.is_empty() {
-            let mut customers: HashSet<&str> = HashSet::new();
-            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
             for i in &changed {
                 let n = &self.new[*i];
-                customers.insert(n.customer_key.as_str());
-                if let Some(o) = self.old.get(&n.ticket_id) {
-                    customers.insert(o.customer_key.as_str());
+                let old = self.old.get(&n.ticket_id).map(|o| o.customer_key.as_str());
+                for customer in std::iter::once(n.customer_key.as_str()).chain(old) {
+                    if customer.is_empty() {
+                        continue;
+                    }
+                    let span = spans.entry(customer).or_insert((n.received_ms, n.received_ms));
+                    span.0 = span.0.min(n.received_ms);
+                    span.1 = span.1.max(n.received_ms);
                 }
-                lo = lo.min(n.received_ms);
-                hi = hi.max(n.received_ms);
                 if n.customer_key.is_empty() {
                     flags.insert(n.ticket_id.clone(), false);
                 }
             }
-            customers.remove("");
-            let customers: Vec<&str> = customers.into_iter().collect();
+        }
+        if !spans.is_empty() {
+            // A flag depends only on the customer's ticket just before, so
+            // per customer it takes the ticket before the span, the span,
+            // and the ticket after it (whose flag the span may change):
+            // three index seeks, however many tickets the customer has.
             let mut by_customer: HashMap<String, Vec<FactRow>> = HashMap::new();
-            for chunk in customers.chunks(IDS_PER_STATEMENT) {
-                let anonymous = store::anonymous(conn);
-                let sql = format!(
-                    "SELECT {ROW_COLUMNS} FROM ticket_facts WHERE received_ms >= {} AND received_ms <= {} \
-                     AND customer_key IN ({})",
-                    store::mark(anonymous, 1),
-                    store::mark(anonymous, 2),
-                    store::list(anonymous, 3, chunk.len())
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(lo.saturating_sub(THIRTY_DAYS_MS))
-                    .bind(hi.saturating_add(THIRTY_DAYS_MS));
-                for c in chunk {
-                    q = q.bind(*c);
-                }
-                for r in q.fetch_all(&mut *conn).await? {
+            let anonymous = store::anonymous(conn);
+            let m = |n| store::mark(anonymous, n);
+            let sql = format!(
+                "SELECT * FROM (SELECT {ROW_COLUMNS} FROM ticket_facts WHERE customer_key = {} AND received_ms < {} \
+                 ORDER BY received_ms DESC, ticket_id DESC LIMIT 1) AS before_span \
+                 UNION ALL SELECT {ROW_COLUMNS} FROM ticket_facts WHERE customer_key = {} AND received_ms >= {} \
+                 AND received_ms <= {} \
+                 UNION ALL SELECT * FROM (SELECT {ROW_COLUMNS} FROM ticket_facts WHERE customer_key = {} \
+                 AND received_ms > {} ORDER BY received_ms, ticket_id LIMIT 1) AS after_span",
+                m(1),
+                m(2),
+                m(3),
+                m(4),
+                m(5),
+                m(6),
+                m(7)
+            );
+            for (customer, (lo, hi)) in &spans {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(*customer)
+                    .bind(*lo)
+                    .bind(*customer)
+                    .bind(*lo)
+                    .bind(*hi)
+                    .bind(*customer)
+                    .bind(*hi)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                for r in rows {
                     let row = FactRow::of(&r)?;
                     by_customer.entry(row.customer_key.clone()).or_default().push(row);
                 }
@@ -220,8 +240,10 @@ impl Changes {
             let batch: HashSet<&str> = self.new.iter().map(|r| r.ticket_id.as_str()).collect();
             for rows in by_customer.values_mut() {
                 rows.sort_by(|a, b| (a.received_ms, &a.ticket_id).cmp(&(b.received_ms, &b.ticket_id)));
+                let lo = spans.get(rows[0].customer_key.as_str()).map(|s| s.0).unwrap_or(i64::MIN);
                 for i in 0..rows.len() {
-                    // Only rows whose 30 days before are all loaded.
+                    // Not the ticket before the span (its own predecessor
+                    // is not loaded, and the batch does not change it).
                     if rows[i].received_ms < lo {
                         continue;
                     }

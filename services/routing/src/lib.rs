@@ -77,7 +77,11 @@ pub async fn start(
     });
     // sla-timer's warnings and breaches feed the "at risk" queue; without
     // sla-timer routing still works (not part of readiness).
-    let sla = ConsumerSpec::new(subjects::SLA, SERVICE, settings.clone());
+    // Only what moves the at-risk queue: the clocks' starts, pauses and
+    // plans (most of the stream) never reach routing.
+    let risk_subjects = ["warning", "breached", "escalated", "met"].map(subjects::sla_event);
+    let sla = ConsumerSpec::new(subjects::SLA, SERVICE, settings.clone())
+        .filters(&risk_subjects.iter().map(String::as_str).collect::<Vec<_>>());
     let sla_events = Arc::new(sla_risk::SlaEvents { clock: clock.clone() });
     let sla = kesu_bus::Consumer::new(&core.bus, &core.db, &core.outbox, sla, sla_events);
     core.spawn_worker(sla.run(core.shutdown_token(), |_, _| {}));

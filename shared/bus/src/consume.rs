@@ -165,7 +165,8 @@ pub struct ConsumerSpec {
     pub stream: StreamSpec,
     /// Durable name: the service's name, shared by its replicas.
     pub durable: String,
-    pub filter_subject: Option<String>,
+    /// Subjects taken from the stream (empty: all of them).
+    pub filter_subjects: Vec<String>,
     pub dedup: DedupKey,
     pub settings: ConsumerSettings,
     /// Seals the payload of this consumer's dead letters.
@@ -177,7 +178,7 @@ impl ConsumerSpec {
         Self {
             stream,
             durable: durable.to_string(),
-            filter_subject: None,
+            filter_subjects: Vec::new(),
             dedup: DedupKey::MessageId,
             settings,
             seal: None,
@@ -191,7 +192,14 @@ impl ConsumerSpec {
     }
 
     pub fn filter(mut self, subject: &str) -> Self {
-        self.filter_subject = Some(subject.to_string());
+        self.filter_subjects = vec![subject.to_string()];
+        self
+    }
+
+    /// Takes only these subjects of the stream (the server skips the rest:
+    /// nothing to claim, apply or acknowledge for them).
+    pub fn filters(mut self, subjects: &[&str]) -> Self {
+        self.filter_subjects = subjects.iter().map(|s| s.to_string()).collect();
         self
     }
 
@@ -401,15 +409,35 @@ pub async fn declare_consumer(bus: &Bus, spec: &ConsumerSpec) -> Result<PullCons
         // Unlimited on the server; the limit is enforced in the batch, which
         // dead-letters instead of leaving the message stranded.
         max_deliver: -1,
-        filter_subject: spec.filter_subject.clone().unwrap_or_default(),
+        filter_subject: match spec.filter_subjects.as_slice() {
+            [one] => one.clone(),
+            _ => String::new(),
+        },
+        filter_subjects: match spec.filter_subjects.as_slice() {
+            [_] => Vec::new(),
+            many => many.to_vec(),
+        },
         max_ack_pending: spec.settings.max_ack_pending.into(),
         ..Default::default()
     };
-    let wanted_filter = config.filter_subject.clone();
+    let filters = |one: &str, many: &[String]| {
+        let mut all: Vec<String> = many.to_vec();
+        if !one.is_empty() {
+            all.push(one.to_string());
+        }
+        all.sort();
+        all
+    };
+    let wanted_filter = filters(&config.filter_subject, &config.filter_subjects);
     let consumer = match stream.create_consumer(config.clone()).await {
         Ok(consumer) => consumer,
         Err(create_error) => match stream.get_consumer::<pull::Config>(&spec.durable).await {
-            Ok(existing) if existing.cached_info().config.filter_subject == wanted_filter => {
+            Ok(existing)
+                if {
+                    let c = &existing.cached_info().config;
+                    filters(&c.filter_subject, &c.filter_subjects) == wanted_filter
+                } =>
+            {
                 // Other limits (ack wait, max ack pending): bring them to ours.
                 match stream.update_consumer(config).await {
                     Ok(updated) => updated,
@@ -425,11 +453,12 @@ pub async fn declare_consumer(bus: &Bus, spec: &ConsumerSpec) -> Result<PullCons
         },
     };
     let have = &consumer.cached_info().config;
-    if have.filter_subject != wanted_filter || have.ack_policy != AckPolicy::Explicit {
+    let have_filters = filters(&have.filter_subject, &have.filter_subjects);
+    if have_filters != wanted_filter || have.ack_policy != AckPolicy::Explicit {
         return Err(err(&format!(
-            "it exists with filter {:?} and ack policy {:?}, but this service needs filter {wanted_filter:?} and explicit \
-             acks; delete it (`nats consumer rm {} {}`) and restart so it is declared afresh",
-            have.filter_subject, have.ack_policy, spec.stream.name, spec.durable
+            "it exists with filters {:?} and ack policy {:?}, but this service needs filters {wanted_filter:?} and \
+             explicit acks; delete it (`nats consumer rm {} {}`) and restart so it is declared afresh",
+            have_filters, have.ack_policy, spec.stream.name, spec.durable
         )));
     }
     Ok(consumer)

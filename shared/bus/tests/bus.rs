@@ -471,6 +471,14 @@ async fn a_consumer_declared_again_with_another_filter_ends_up_as_declared() {
     let stream = bus.jetstream().get_stream("FEEDBACK_RAW").await.unwrap();
     let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream.get_consumer("narrow").await.unwrap();
     assert_eq!(consumer.info().await.unwrap().config.filter_subject, "");
+    // Several subjects: declared as the server's `filter_subjects`.
+    let two =
+        ConsumerSpec::new(FEEDBACK_RAW, "narrow", fast_settings()).filters(&["feedback.raw.web", "feedback.raw.app"]);
+    consume::declare_consumer(&bus, &two).await.unwrap();
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream.get_consumer("narrow").await.unwrap();
+    let mut have = consumer.info().await.unwrap().config.filter_subjects.clone();
+    have.sort();
+    assert_eq!(have, ["feedback.raw.app", "feedback.raw.web"]);
 }
 
 #[tokio::test]

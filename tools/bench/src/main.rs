@@ -19,8 +19,12 @@
 //!    `feedback.evt.accepted` out, against raw publish ([`intake`]).
 //!
 //! 5. sla-timer's durable timers: a million pending, fire lateness under a
-//!    steady load, restart catch-up ([`sla_timers`]); alone with
+//!    steady load, restart catch-up ([`sla_timers`]), in a child process
+//!    of its own (so its RSS is the timers'); alone with
 //!    `KESU_BENCH_ONLY=sla_timers`.
+//!
+//! `KESU_BENCH_ONLY=e2e` runs parts 1–3 only and prints them (for trying a
+//! change; `latest.json` is left as it was).
 //!
 //! 6. analytics on its own: ingest against raw consume, and 90-day queries
 //!    over a million tickets ([`analytics`]); `KESU_BENCH_ONLY=analytics`
@@ -89,6 +93,8 @@ struct Settings {
     backend_name: String,
     n: Option<usize>,
     latency_secs: f64,
+    /// `KESU_BENCH_ONLY=e2e`: the raw baseline, end to end and latency only.
+    e2e_only: bool,
 }
 
 fn env_number<T: std::str::FromStr>(key: &str) -> anyhow::Result<Option<T>> {
@@ -124,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
         backend_name: backend_name.clone(),
         n: env_number("KESU_BENCH_N")?,
         latency_secs: env_number("KESU_BENCH_LATENCY_SECS")?.unwrap_or(30.0),
+        e2e_only: std::env::var("KESU_BENCH_ONLY").is_ok_and(|v| v == "e2e"),
     };
     let payload = feedback::robot_vacuum("bench-0000000").encode_to_vec().len();
     println!(
@@ -147,11 +154,21 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!("nats-server {version}, {backend_name}");
     print!("{}", report::table(&runs, settings.backend == Backend::Sqlite));
+    if settings.e2e_only {
+        println!("(KESU_BENCH_ONLY=e2e: target/bench/latest.json left as it was)");
+        return Ok(());
+    }
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/latest.json");
     report::write_json(&path, &runs, &version, &settings.backend_name)?;
-    let timers = sla_timers::measure().await.context("sla_timers")?;
-    sla_timers::print(&timers);
-    sla_timers::merge_json(&latest, &timers)?;
+    // In a process of its own: its RSS figure is the timers', not what the
+    // parts before left in this process's heap.
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .env("KESU_BENCH_ONLY", "sla_timers")
+        .status()
+        .context("starting the sla_timers part")?;
+    if !status.success() {
+        bail!("the sla_timers part failed: {status}");
+    }
     println!("\nfigures written to {}", path.canonicalize().unwrap_or(path).display());
     Ok(())
 }
@@ -225,6 +242,40 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
     );
     system.stop().await;
 
+    let (notification, intake, analytics) = if settings.e2e_only {
+        (None, None, None)
+    } else {
+        let (n4, i5, a6) = alone(config, settings, n).await?;
+        (Some(n4), Some(i5), Some(a6))
+    };
+
+    let figures = Figures {
+        name: config.name,
+        sqlite_synchronous: config.sqlite_synchronous,
+        raw_publish_per_s,
+        raw_consume_per_s,
+        feedbacks: n,
+        e2e_per_s,
+        publishes_per_feedback: counts.publishes as f64 / n as f64,
+        consumes_per_feedback: counts.consumes as f64 / n as f64,
+        cpu_per_feedback: cpu / n as u32,
+        target_per_s: config.target_per_s,
+        offered_per_s,
+        latency_secs,
+        latency,
+        notification,
+        intake,
+        analytics,
+    };
+    Ok((figures, version))
+}
+
+/// Parts 4–6: notification, intake and analytics each on its own.
+async fn alone(
+    config: &Config,
+    settings: &Settings,
+    n: usize,
+) -> anyhow::Result<(notifications::Figures, intake::Figures, analytics::Figures)> {
     // 4. notification on its own.
     let notification = notifications::measure(config.nats, settings.backend, config.sqlite_synchronous, n / 2).await?;
     println!(
@@ -250,25 +301,7 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
     let analytics = analytics::measure(config.nats, settings.backend, config.sqlite_synchronous, n).await?;
     print_analytics(&analytics);
 
-    let figures = Figures {
-        name: config.name,
-        sqlite_synchronous: config.sqlite_synchronous,
-        raw_publish_per_s,
-        raw_consume_per_s,
-        feedbacks: n,
-        e2e_per_s,
-        publishes_per_feedback: counts.publishes as f64 / n as f64,
-        consumes_per_feedback: counts.consumes as f64 / n as f64,
-        cpu_per_feedback: cpu / n as u32,
-        target_per_s: config.target_per_s,
-        offered_per_s,
-        latency_secs,
-        latency,
-        notification: Some(notification),
-        intake: Some(intake),
-        analytics: Some(analytics),
-    };
-    Ok((figures, version))
+    Ok((notification, intake, analytics))
 }
 
 fn print_analytics(a: &analytics::Figures) {
