@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use kesu_bus::UnitOfWork;
 use kesu_domain::policy::StaffMember;
 use kesu_domain::{Policy, Priority};
 use sqlx::AnyConnection;
@@ -130,6 +131,51 @@ pub async fn workload(conn: &mut AnyConnection, staff: &[&StaffMember]) -> Resul
         }
     }
     Ok(w)
+}
+
+/// The load of staff as of this unit of work, read once per batch: each
+/// staff member's open count and last assignment come from the database the
+/// first time a batch needs them and then move with the batch's own
+/// assignments ([`assigned_in_batch`]), instead of counting their open
+/// tickets again for every new ticket.
+#[derive(Debug, Default)]
+struct BatchWorkload(Workload);
+
+/// [`workload`] through the unit of work's per-batch cache.
+pub async fn workload_in_batch(work: &mut UnitOfWork, staff: &[&StaffMember]) -> Result<Workload, sqlx::Error> {
+    let missing: Vec<&StaffMember> = {
+        let known = &work.batch_state::<BatchWorkload>().0.open;
+        staff.iter().filter(|m| !known.contains_key(&m.id)).copied().collect()
+    };
+    if !missing.is_empty() {
+        let fresh = workload(work.conn(), &missing).await?;
+        let cache = &mut work.batch_state::<BatchWorkload>().0;
+        cache.open.extend(fresh.open);
+        cache.last_assigned.extend(fresh.last_assigned);
+    }
+    let cache = &work.batch_state::<BatchWorkload>().0;
+    let mut w = Workload::default();
+    for m in staff {
+        if let Some(open) = cache.open.get(&m.id) {
+            w.open.insert(m.id.clone(), *open);
+        }
+        if let Some(at) = cache.last_assigned.get(&m.id) {
+            w.last_assigned.insert(m.id.clone(), *at);
+        }
+    }
+    Ok(w)
+}
+
+/// Records a new ticket of `handler` in the database and in the batch's
+/// cache of loads.
+pub async fn assigned_in_batch(work: &mut UnitOfWork, handler: &str, at_ms: i64) -> Result<(), sqlx::Error> {
+    record(work.conn(), handler, at_ms).await?;
+    let cache = &mut work.batch_state::<BatchWorkload>().0;
+    if let Some(open) = cache.open.get_mut(handler) {
+        *open += 1;
+    }
+    cache.last_assigned.insert(handler.to_string(), at_ms);
+    Ok(())
 }
 
 /// Records that `handler` was given a new ticket at `at_ms`.

@@ -167,9 +167,9 @@ impl FeedbackEvents {
             priority,
         };
         if ticket.status == TicketStatus::New as i32 {
-            let workload = assign::workload(work.conn(), &assign::candidates(policy, &need)).await?;
+            let workload = assign::workload_in_batch(work, &assign::candidates(policy, &need)).await?;
             if let Some(a) = assign::choose(policy, &need, &workload, now) {
-                assign::record(work.conn(), &a.handler, to_millis(now)).await?;
+                assign::assigned_in_batch(work, &a.handler, to_millis(now)).await?;
                 ticket.handler = a.handler;
                 ticket.co_handlers = a.co_handlers;
                 ticket.status = TicketStatus::Assigned as i32;
