@@ -23,6 +23,8 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub mod params;
+
 pub use sqlx;
 
 /// Which database a pool talks to.
@@ -251,7 +253,8 @@ impl Database {
 /// SQLite resolves each `$N` while preparing the same way, so a statement's
 /// cost grows with the square of its parameters: one of 7,000 parameters
 /// took 67 ms of CPU, the same rows in statements of 256 parameters well
-/// under 1 ms. Chunk with [`Database::rows_per_statement`].
+/// under 1 ms. Chunk with [`Database::rows_per_statement`], or build the
+/// statement with [`params`] (anonymous `?` on SQLite, bound in order).
 pub const MAX_PARAMS: usize = 256;
 
 fn pool_options(max: u32) -> AnyPoolOptions {
