@@ -147,6 +147,40 @@ async fn rows_by_id(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<FactRo
     Ok(out)
 }
 
+/// Customers per statement of [`rows_around_spans`] (three parameters each).
+const CUSTOMERS_PER_STATEMENT: usize = 300;
+
+/// Per customer and span of received times: the customer's ticket just
+/// before the span, those in it, and the one just after — three index seeks
+/// per customer, all customers of a chunk in one statement.
+async fn rows_around_spans(
+    conn: &mut AnyConnection,
+    spans: &[(&str, (i64, i64))],
+) -> Result<Vec<FactRow>, sqlx::Error> {
+    let anonymous = store::anonymous(conn);
+    let cols = ROW_COLUMNS.split(", ").map(|c| format!("f.{c}")).collect::<Vec<_>>().join(", ");
+    let neighbour = |cmp: &str, order: &str, bound: &str| {
+        format!(
+            "SELECT {cols} FROM spans s JOIN ticket_facts f ON f.ticket_id = (SELECT p.ticket_id FROM ticket_facts p \
+             WHERE p.customer_key = s.customer AND p.received_ms {cmp} s.{bound} \
+             ORDER BY p.received_ms {order}, p.ticket_id {order} LIMIT 1)"
+        )
+    };
+    let sql = format!(
+        "WITH spans (customer, lo, hi) AS (VALUES {}) \
+         {} UNION ALL SELECT {cols} FROM spans s JOIN ticket_facts f ON f.customer_key = s.customer \
+         AND f.received_ms >= s.lo AND f.received_ms <= s.hi UNION ALL {}",
+        store::values(anonymous, spans.len(), 3),
+        neighbour("<", "DESC", "lo"),
+        neighbour(">", "ASC", "hi"),
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (customer, (lo, hi)) in spans {
+        q = q.bind(*customer).bind(*lo).bind(*hi);
+    }
+    q.fetch_all(&mut *conn).await?.iter().map(FactRow::of).collect()
+}
+
 /// The changes a batch made to fact rows: old rows (before the batch's
 /// upserts, by id) and new rows (as the upserts returned them).
 #[derive(Default)]
@@ -204,36 +238,10 @@ impl Changes {
             // and the ticket after it (whose flag the span may change):
             // three index seeks, however many tickets the customer has.
             let mut by_customer: HashMap<String, Vec<FactRow>> = HashMap::new();
-            let anonymous = store::anonymous(conn);
-            let m = |n| store::mark(anonymous, n);
-            let sql = format!(
-                "SELECT * FROM (SELECT {ROW_COLUMNS} FROM ticket_facts WHERE customer_key = {} AND received_ms < {} \
-                 ORDER BY received_ms DESC, ticket_id DESC LIMIT 1) AS before_span \
-                 UNION ALL SELECT {ROW_COLUMNS} FROM ticket_facts WHERE customer_key = {} AND received_ms >= {} \
-                 AND received_ms <= {} \
-                 UNION ALL SELECT * FROM (SELECT {ROW_COLUMNS} FROM ticket_facts WHERE customer_key = {} \
-                 AND received_ms > {} ORDER BY received_ms, ticket_id LIMIT 1) AS after_span",
-                m(1),
-                m(2),
-                m(3),
-                m(4),
-                m(5),
-                m(6),
-                m(7)
-            );
-            for (customer, (lo, hi)) in &spans {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(*customer)
-                    .bind(*lo)
-                    .bind(*customer)
-                    .bind(*lo)
-                    .bind(*hi)
-                    .bind(*customer)
-                    .bind(*hi)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                for r in rows {
-                    let row = FactRow::of(&r)?;
+            let mut list: Vec<(&str, (i64, i64))> = spans.iter().map(|(c, s)| (*c, *s)).collect();
+            list.sort();
+            for chunk in list.chunks(CUSTOMERS_PER_STATEMENT) {
+                for row in rows_around_spans(conn, chunk).await? {
                     by_customer.entry(row.customer_key.clone()).or_default().push(row);
                 }
             }

@@ -14,6 +14,8 @@ use kesu_domain::policy::StaffMember;
 use kesu_domain::{Policy, Priority};
 use sqlx::AnyConnection;
 
+use crate::creation::Batch;
+
 /// Statuses that count as a handler's open load.
 pub const OPEN_STATUSES: [&str; 6] =
     ["new", "assigned", "acknowledged", "in_progress", "waiting_on_customer", "reopened"];
@@ -133,27 +135,22 @@ pub async fn workload(conn: &mut AnyConnection, staff: &[&StaffMember]) -> Resul
     Ok(w)
 }
 
-/// The load of staff as of this unit of work, read once per batch: each
-/// staff member's open count and last assignment come from the database the
-/// first time a batch needs them and then move with the batch's own
-/// assignments ([`assigned_in_batch`]), instead of counting their open
-/// tickets again for every new ticket.
-#[derive(Debug, Default)]
-struct BatchWorkload(Workload);
-
-/// [`workload`] through the unit of work's per-batch cache.
+/// [`workload`] through the batch's cache ([`crate::creation::Batch`]):
+/// each person's load is read once per batch, then moved by the batch's own
+/// assignments, instead of counting their open tickets again for every new
+/// ticket.
 pub async fn workload_in_batch(work: &mut UnitOfWork, staff: &[&StaffMember]) -> Result<Workload, sqlx::Error> {
     let missing: Vec<&StaffMember> = {
-        let known = &work.batch_state::<BatchWorkload>().0.open;
+        let known = &work.batch_state::<Batch>().workload.open;
         staff.iter().filter(|m| !known.contains_key(&m.id)).copied().collect()
     };
     if !missing.is_empty() {
         let fresh = workload(work.conn(), &missing).await?;
-        let cache = &mut work.batch_state::<BatchWorkload>().0;
+        let cache = &mut work.batch_state::<Batch>().workload;
         cache.open.extend(fresh.open);
         cache.last_assigned.extend(fresh.last_assigned);
     }
-    let cache = &work.batch_state::<BatchWorkload>().0;
+    let cache = &work.batch_state::<Batch>().workload;
     let mut w = Workload::default();
     for m in staff {
         if let Some(open) = cache.open.get(&m.id) {
@@ -166,29 +163,39 @@ pub async fn workload_in_batch(work: &mut UnitOfWork, staff: &[&StaffMember]) ->
     Ok(w)
 }
 
-/// Records a new ticket of `handler` in the database and in the batch's
-/// cache of loads.
-pub async fn assigned_in_batch(work: &mut UnitOfWork, handler: &str, at_ms: i64) -> Result<(), sqlx::Error> {
-    record(work.conn(), handler, at_ms).await?;
-    let cache = &mut work.batch_state::<BatchWorkload>().0;
-    if let Some(open) = cache.open.get_mut(handler) {
+/// Counts a new ticket of `handler` in the batch's cache of loads and in
+/// what the batch writes to `handler_assignments` ([`record_many`]).
+pub fn assigned_in_batch(work: &mut UnitOfWork, handler: &str, at_ms: i64) {
+    let batch = work.batch_state::<Batch>();
+    if let Some(open) = batch.workload.open.get_mut(handler) {
         *open += 1;
     }
-    cache.last_assigned.insert(handler.to_string(), at_ms);
-    Ok(())
+    batch.workload.last_assigned.insert(handler.to_string(), at_ms);
+    let given = batch.assigned.entry(handler.to_string()).or_insert((at_ms, 0));
+    given.0 = given.0.max(at_ms);
+    given.1 += 1;
 }
 
-/// Records that `handler` was given a new ticket at `at_ms`.
-pub async fn record(conn: &mut AnyConnection, handler: &str, at_ms: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO handler_assignments (handler, last_assigned_at, assigned) VALUES ($1, $2, 1)
-         ON CONFLICT (handler) DO UPDATE SET last_assigned_at = excluded.last_assigned_at,
-                                             assigned = handler_assignments.assigned + 1",
-    )
-    .bind(handler)
-    .bind(at_ms)
-    .execute(conn)
-    .await?;
+/// Adds a batch's assignments (per handler: when the last was, how many)
+/// to `handler_assignments`, in multi-row statements.
+pub async fn record_many(conn: &mut AnyConnection, given: &HashMap<String, (i64, i64)>) -> Result<(), sqlx::Error> {
+    let mut rows: Vec<(&String, &(i64, i64))> = given.iter().collect();
+    rows.sort();
+    for chunk in rows.chunks(kesu_storage::Database::rows_per_statement(3)) {
+        let sql = format!(
+            "INSERT INTO handler_assignments (handler, last_assigned_at, assigned) VALUES {}
+             ON CONFLICT (handler) DO UPDATE SET
+               last_assigned_at = CASE WHEN excluded.last_assigned_at > handler_assignments.last_assigned_at
+                                  THEN excluded.last_assigned_at ELSE handler_assignments.last_assigned_at END,
+               assigned = handler_assignments.assigned + excluded.assigned",
+            kesu_storage::params::values(kesu_storage::params::anonymous(conn), chunk.len(), 3)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (handler, (at, n)) in chunk {
+            q = q.bind(handler.as_str()).bind(*at).bind(*n);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@
 //! transaction), and at most one issue per key is open (`open_key` unique),
 //! so two replicas never open two issues for one problem.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use kesu_bus::UnitOfWork;
 use kesu_domain::time::{to_millis, to_timestamp};
@@ -41,67 +41,97 @@ pub fn issue_key(ticket: &Ticket) -> Option<String> {
     Some(format!("{}\u{1f}{}\u{1f}{}", c.type_code, c.cause_code, ticket.product.trim().to_lowercase()))
 }
 
-/// A new ticket's report: joins the open issue of its key, or opens one
-/// when enough distinct customers reported within the window. In the
-/// consumer's unit of work, right after the ticket was created.
-pub async fn report(ctx: &Context, work: &mut UnitOfWork, ticket_id: &str) -> Result<(), Error> {
-    let Some(ticket) = store::get_ticket_in(work.conn(), ticket_id).await? else {
-        return Ok(());
-    };
-    let Some(key) = issue_key(&ticket) else {
-        return Ok(());
-    };
+/// New tickets' reports (a batch's, in order): each joins the open issue
+/// of its key, or the key's reports open one when enough distinct customers
+/// reported within the window. In the consumer's unit of work, after the
+/// tickets were stored (`tickets`: as stored). Per key, the batch's reports
+/// are counted together: a key crossing the threshold within the batch
+/// opens its issue with all of them linked, as one ticket at a time would
+/// have left it.
+pub async fn report_batch(ctx: &Context, work: &mut UnitOfWork, tickets: Vec<Ticket>) -> Result<(), Error> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut by_key: HashMap<String, Vec<Ticket>> = HashMap::new();
+    for ticket in tickets {
+        let Some(key) = issue_key(&ticket) else { continue };
+        if !by_key.contains_key(&key) {
+            keys.push(key.clone());
+        }
+        by_key.entry(key).or_default().push(ticket);
+    }
+    for key in keys {
+        let tickets = by_key.remove(&key).unwrap_or_default();
+        report_key(ctx, work, &key, tickets).await?;
+    }
+    Ok(())
+}
+
+fn customer_of(ticket: &Ticket) -> &str {
+    ticket.customer.as_ref().map(|c| c.customer_key.as_str()).unwrap_or_default()
+}
+
+/// One key's new reports (tickets with that [`issue_key`]).
+async fn report_key(ctx: &Context, work: &mut UnitOfWork, key: &str, tickets: Vec<Ticket>) -> Result<(), Error> {
     let rules = *ctx.policy.common_issues();
     let now = ctx.clock.now();
     let now_ms = to_millis(now);
-    let customer = ticket.customer.as_ref().map(|c| c.customer_key.clone()).unwrap_or_default();
     // Take this key's turn first (row lock until commit on PostgreSQL).
     sqlx::query(
-        "INSERT INTO common_issue_keys (issue_key, reports) VALUES ($1, 1)
-         ON CONFLICT (issue_key) DO UPDATE SET reports = common_issue_keys.reports + 1",
+        "INSERT INTO common_issue_keys (issue_key, reports) VALUES ($1, $2)
+         ON CONFLICT (issue_key) DO UPDATE SET reports = common_issue_keys.reports + excluded.reports",
     )
-    .bind(&key)
+    .bind(key)
+    .bind(tickets.len() as i64)
     .execute(work.conn())
     .await?;
-    let fresh = sqlx::query(
-        "INSERT INTO common_issue_reports (ticket_id, issue_key, customer_key, reported_at, common_issue_id)
-         VALUES ($1, $2, $3, $4, '') ON CONFLICT (ticket_id) DO NOTHING",
-    )
-    .bind(&ticket.ticket_id)
-    .bind(&key)
-    .bind(&customer)
-    .bind(now_ms)
-    .execute(work.conn())
-    .await?
-    .rows_affected()
-        == 1;
-    if !fresh {
-        return Ok(());
+    let mut fresh_ids: HashSet<String> = HashSet::new();
+    for chunk in tickets.chunks(kesu_storage::Database::rows_per_statement(4)) {
+        let anonymous = kesu_storage::params::anonymous(work.conn());
+        let sql = format!(
+            "INSERT INTO common_issue_reports (ticket_id, issue_key, customer_key, reported_at, common_issue_id)
+             VALUES {} ON CONFLICT (ticket_id) DO NOTHING RETURNING ticket_id",
+            (0..chunk.len())
+                .map(|i| format!("({}, '')", kesu_storage::params::list(anonymous, 1 + 4 * i, 4)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
+        for t in chunk {
+            q = q.bind(t.ticket_id.as_str()).bind(key).bind(customer_of(t)).bind(now_ms);
+        }
+        fresh_ids.extend(q.fetch_all(work.conn()).await?.into_iter().map(|(id,)| id));
     }
+    let fresh: Vec<Ticket> = tickets.into_iter().filter(|t| fresh_ids.contains(&t.ticket_id)).collect();
+    let Some(ticket) = fresh.first().cloned() else {
+        return Ok(());
+    };
+    let customers: BTreeSet<String> = fresh.iter().map(|t| customer_of(t).to_string()).collect();
 
-    if let Some(mut issue) = open_issue(work.conn(), &key).await? {
-        issue.ticket_ids.push(ticket.ticket_id.clone());
-        let customers = distinct_customers(work.conn(), &issue.common_issue_id, &customer).await?;
-        issue.distinct_customers = customers;
-        link(ctx, work, &mut issue, vec![ticket], false, now_ms).await?;
-        return save(work.conn(), &issue, &key, now_ms, false).await;
+    if let Some(mut issue) = open_issue(work.conn(), key).await? {
+        issue.ticket_ids.extend(fresh.iter().map(|t| t.ticket_id.clone()));
+        issue.distinct_customers = distinct_customers(work.conn(), &issue.common_issue_id, &customers).await?;
+        link(ctx, work, &mut issue, fresh, false, now_ms).await?;
+        return save(work.conn(), &issue, key, now_ms, false).await;
     }
 
     let since = now_ms - rules.window.as_millis() as i64;
     // Enough distinct customers? Read from the per-customer table: bounded
     // by the customers of the key, not its reports.
-    sqlx::query(
-        "INSERT INTO common_issue_customers (issue_key, customer_key, last_at) VALUES ($1, $2, $3)
-         ON CONFLICT (issue_key, customer_key) DO UPDATE SET last_at = excluded.last_at",
-    )
-    .bind(&key)
-    .bind(&customer)
-    .bind(now_ms)
-    .execute(work.conn())
-    .await?;
+    let customer_list: Vec<&String> = customers.iter().collect();
+    for chunk in customer_list.chunks(kesu_storage::Database::rows_per_statement(3)) {
+        let sql = format!(
+            "INSERT INTO common_issue_customers (issue_key, customer_key, last_at) VALUES {}
+             ON CONFLICT (issue_key, customer_key) DO UPDATE SET last_at = excluded.last_at",
+            kesu_storage::params::values(kesu_storage::params::anonymous(work.conn()), chunk.len(), 3)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for customer in chunk {
+            q = q.bind(key).bind(customer.as_str()).bind(now_ms);
+        }
+        q.execute(work.conn()).await?;
+    }
     let (recent,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM common_issue_customers WHERE issue_key = $1 AND last_at >= $2")
-            .bind(&key)
+            .bind(key)
             .bind(since)
             .fetch_one(work.conn())
             .await?;
@@ -112,7 +142,7 @@ pub async fn report(ctx: &Context, work: &mut UnitOfWork, ticket_id: &str) -> Re
         "SELECT ticket_id, customer_key FROM common_issue_reports
          WHERE issue_key = $1 AND reported_at >= $2 AND common_issue_id = '' ORDER BY reported_at, ticket_id",
     )
-    .bind(&key)
+    .bind(key)
     .bind(since)
     .fetch_all(work.conn())
     .await?;
@@ -146,10 +176,10 @@ pub async fn report(ctx: &Context, work: &mut UnitOfWork, ticket_id: &str) -> Re
             linked.push(t);
         }
     }
-    save(work.conn(), &issue, &key, now_ms, true).await?;
+    save(work.conn(), &issue, key, now_ms, true).await?;
     link(ctx, work, &mut issue, linked, true, now_ms).await?;
     // Its reports are linked now: the next issue of this key starts afresh.
-    sqlx::query("DELETE FROM common_issue_customers WHERE issue_key = $1").bind(&key).execute(work.conn()).await?;
+    sqlx::query("DELETE FROM common_issue_customers WHERE issue_key = $1").bind(key).execute(work.conn()).await?;
     tracing::info!(common_issue_id = %issue.common_issue_id, customers = issue.distinct_customers, "common issue opened");
     Ok(())
 }
@@ -163,15 +193,19 @@ async fn open_issue(conn: &mut AnyConnection, key: &str) -> Result<Option<Common
     row.map(|(id, bytes)| Error::decode("common_issues", &id, &bytes)).transpose()
 }
 
-/// Distinct customers linked to the issue, counting `joining` too.
-async fn distinct_customers(conn: &mut AnyConnection, issue_id: &str, joining: &str) -> Result<u32, Error> {
+/// Distinct customers linked to the issue, counting those `joining` too.
+async fn distinct_customers(
+    conn: &mut AnyConnection,
+    issue_id: &str,
+    joining: &BTreeSet<String>,
+) -> Result<u32, Error> {
     let keys: Vec<(String,)> =
         sqlx::query_as("SELECT DISTINCT customer_key FROM common_issue_reports WHERE common_issue_id = $1")
             .bind(issue_id)
             .fetch_all(conn)
             .await?;
     let mut set: BTreeSet<String> = keys.into_iter().map(|(k,)| k).collect();
-    set.insert(joining.to_string());
+    set.extend(joining.iter().cloned());
     Ok(set.len() as u32)
 }
 

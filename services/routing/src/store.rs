@@ -66,6 +66,34 @@ pub async fn insert_history(
     Ok(())
 }
 
+/// A `ticket_history` row.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub ticket_id: String,
+    pub version: u64,
+    pub kind: String,
+    pub actor: String,
+    pub at_ms: i64,
+    pub summary: String,
+}
+
+/// Inserts history rows in multi-row statements.
+pub async fn insert_histories(conn: &mut AnyConnection, rows: &[HistoryRow]) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(kesu_storage::Database::rows_per_statement(6)) {
+        let sql = format!(
+            "INSERT INTO ticket_history (ticket_id, version, kind, actor, at, summary) VALUES {}",
+            kesu_storage::params::values(kesu_storage::params::anonymous(conn), chunk.len(), 6)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q.bind(r.ticket_id.as_str()).bind(r.version as i64).bind(r.kind.as_str());
+            q = q.bind(r.actor.as_str()).bind(r.at_ms).bind(r.summary.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 pub enum TicketKey<'a> {
     Id(&'a str),
     FeedbackNumber(&'a str),
