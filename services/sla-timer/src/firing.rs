@@ -3,13 +3,15 @@
 //! durable timer moved to its next point, events emitted through the
 //! outbox — all in one commit.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use kesu_bus::{HandleError, UnitOfWork, event_meta, subjects};
 use kesu_domain::time::{from_millis, to_millis, to_timestamp};
 use kesu_proto::type_names;
 use kesu_proto::v1::{
-    SlaAckOverdue, SlaArmed, SlaBreached, SlaClockKind, SlaClockState, SlaEscalated, SlaEvent, SlaMet, SlaPaused,
-    SlaResumed, SlaStale, SlaUpdateDue, SlaWarning, TicketEvent, sla_event,
+    SlaAckOverdue, SlaArmed, SlaBreached, SlaClock, SlaClockKind, SlaClockState, SlaEscalated, SlaEvent, SlaMet,
+    SlaPaused, SlaResumed, SlaStale, SlaUpdateDue, SlaWarning, TicketEvent, sla_event,
 };
 use kesu_timers::{FiredTimer, Timer, TimerHandler, deterministic_event_id};
 
@@ -21,7 +23,9 @@ use crate::{Context, SERVICE, store};
 /// id, due at its next point.
 pub const TIMER_KIND: &str = "sla.ticket";
 
-/// Folds a ticket event in and announces what it changed.
+/// Folds a ticket event in and announces what it changed. What the event
+/// leaves is kept in the batch ([`Batch`]) and written once before commit;
+/// a later event of the same ticket in the batch starts from it.
 pub(crate) async fn apply_ticket_event(
     ctx: &Context,
     work: &mut UnitOfWork,
@@ -29,11 +33,18 @@ pub(crate) async fn apply_ticket_event(
 ) -> Result<(), HandleError> {
     let ticket = event.ticket.as_ref().expect("checked by the caller");
     let now = ctx.clock.now();
-    let mut facts = store::load_facts(work.conn(), ctx.backend, &ticket.ticket_id)
-        .await?
-        .unwrap_or_else(|| TicketFacts::new(&ticket.ticket_id));
+    let cached = work.batch_state::<Batch>().tickets.remove(&ticket.ticket_id);
+    let mut facts = match &cached {
+        Some(saved) => saved.facts.clone(),
+        None => store::load_facts(work.conn(), ctx.backend, &ticket.ticket_id)
+            .await?
+            .unwrap_or_else(|| TicketFacts::new(&ticket.ticket_id)),
+    };
     let before = plan::plan(&facts, &ctx.policy, now);
     if facts.apply(event, now) == Applied::Seen {
+        if let Some(saved) = cached {
+            work.batch_state::<Batch>().tickets.insert(saved.facts.ticket_id.clone(), saved);
+        }
         return Ok(());
     }
     let after = plan::plan(&facts, &ctx.policy, now);
@@ -50,7 +61,45 @@ pub(crate) async fn apply_ticket_event(
         )
         .await?;
     }
-    save(ctx, work, &facts, &after, now).await
+    let saved = Saved::of(ctx, facts, &after, now);
+    work.batch_state::<Batch>().tickets.insert(saved.facts.ticket_id.clone(), saved);
+    Ok(())
+}
+
+/// Tickets as a batch of ticket events leaves them, by ticket id.
+#[derive(Default)]
+pub(crate) struct Batch {
+    tickets: HashMap<String, Saved>,
+}
+
+impl Batch {
+    /// Writes the batch's tickets (see [`save_many`]).
+    pub async fn write(self, ctx: &Context, work: &mut UnitOfWork) -> Result<(), HandleError> {
+        let mut saved: Vec<Saved> = self.tickets.into_values().collect();
+        saved.sort_by(|a, b| a.facts.ticket_id.cmp(&b.facts.ticket_id));
+        save_many(ctx, work, &saved).await
+    }
+}
+
+/// A ticket to store: its facts, planned clocks and next point.
+pub(crate) struct Saved {
+    facts: TicketFacts,
+    clocks: Vec<SlaClock>,
+    priority: String,
+    due: Option<DateTime<Utc>>,
+    now_ms: i64,
+}
+
+impl Saved {
+    fn of(ctx: &Context, facts: TicketFacts, planned: &[Planned], now: DateTime<Utc>) -> Saved {
+        Saved {
+            clocks: planned.iter().map(|p| p.clock.clone()).collect(),
+            priority: plan::priority_of(&facts, &ctx.policy).as_str().to_string(),
+            due: plan::next_due(planned, &facts),
+            now_ms: to_millis(now),
+            facts,
+        }
+    }
 }
 
 /// What moved between two plans: clocks started, paused, resumed, met.
@@ -131,22 +180,33 @@ fn base_event(facts: &TicketFacts, cause: &Cause, now: DateTime<Utc>, id_seed: &
 }
 
 /// Saves the facts and clocks and moves the ticket's timer.
-async fn save(
-    ctx: &Context,
-    work: &mut UnitOfWork,
-    facts: &TicketFacts,
-    planned: &[Planned],
-    now: DateTime<Utc>,
-) -> Result<(), HandleError> {
-    store::save_facts(work.conn(), facts, to_millis(now)).await?;
-    let clocks: Vec<_> = planned.iter().map(|p| p.clock.clone()).collect();
-    let priority = plan::priority_of(facts, &ctx.policy);
-    store::upsert_clocks(work.conn(), &facts.ticket_id, &clocks, priority.as_str(), &facts.snapshot.department).await?;
-    match plan::next_due(planned, facts) {
-        Some(due) => ctx.timers.schedule(work, Timer::new(TIMER_KIND, &facts.ticket_id, due, Vec::new())).await?,
-        None => {
-            ctx.timers.cancel(work, TIMER_KIND, &facts.ticket_id).await?;
-        }
+/// Stores tickets: facts, planned clocks (those no longer planned
+/// cancelled), and each ticket's one timer moved to its next point or
+/// cancelled — a few multi-row statements however many tickets.
+async fn save_many(ctx: &Context, work: &mut UnitOfWork, saved: &[Saved]) -> Result<(), HandleError> {
+    if saved.is_empty() {
+        return Ok(());
+    }
+    let facts: Vec<(&TicketFacts, i64)> = saved.iter().map(|s| (&s.facts, s.now_ms)).collect();
+    store::save_facts(work.conn(), &facts).await?;
+    let clocks: Vec<store::TicketClocks> = saved
+        .iter()
+        .map(|s| store::TicketClocks {
+            ticket_id: &s.facts.ticket_id,
+            clocks: &s.clocks,
+            priority: &s.priority,
+            department: &s.facts.snapshot.department,
+        })
+        .collect();
+    store::upsert_clocks(work.conn(), &clocks).await?;
+    let timers: Vec<Timer> = saved
+        .iter()
+        .filter_map(|s| s.due.map(|due| Timer::new(TIMER_KIND, &s.facts.ticket_id, due, Vec::new())))
+        .collect();
+    ctx.timers.schedule_many(work, &timers).await?;
+    let idle: Vec<&str> = saved.iter().filter(|s| s.due.is_none()).map(|s| s.facts.ticket_id.as_str()).collect();
+    if !idle.is_empty() {
+        ctx.timers.cancel_many(work, TIMER_KIND, &idle).await?;
     }
     Ok(())
 }
@@ -186,7 +246,7 @@ impl TimerHandler for Points {
             tracing::debug!(ticket_id = %facts.ticket_id, point = %point.id, late, "SLA point fired");
         }
         let planned = plan::plan(&facts, &ctx.policy, now);
-        save(ctx, work, &facts, &planned, now).await
+        save_many(ctx, work, &[Saved::of(ctx, facts, &planned, now)]).await
     }
 }
 

@@ -105,6 +105,10 @@ impl Handler for TicketEvents {
         }
         firing::apply_ticket_event(&self.ctx, work, &event).await
     }
+
+    async fn before_commit(&self, work: &mut UnitOfWork) -> Result<(), HandleError> {
+        work.take_batch_state::<firing::Batch>().write(&self.ctx, work).await
+    }
 }
 
 impl From<Error> for HandleError {

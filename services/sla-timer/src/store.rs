@@ -2,7 +2,7 @@
 //! its planned clocks (`sla_clocks`, for the at-risk and breached lists).
 
 use kesu_proto::v1::{SlaClock, SlaClockState};
-use kesu_storage::Backend;
+use kesu_storage::{Backend, params};
 use prost::Message;
 use sqlx::AnyConnection;
 
@@ -48,85 +48,103 @@ pub async fn read_facts(pool: &sqlx::AnyPool, ticket_id: &str) -> Result<Option<
     .transpose()
 }
 
-pub async fn save_facts(conn: &mut AnyConnection, facts: &TicketFacts, now_ms: i64) -> Result<(), Error> {
-    let text = serde_json::to_string(facts)
-        .map_err(|e| Error::CorruptFacts { key: facts.ticket_id.clone(), message: e.to_string() })?;
-    sqlx::query(
-        "INSERT INTO sla_tickets (ticket_id, version, facts, updated_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (ticket_id) DO UPDATE SET version = excluded.version, facts = excluded.facts,
-         updated_at = excluded.updated_at",
-    )
-    .bind(&facts.ticket_id)
-    .bind(facts.snapshot.version as i64)
-    .bind(text)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
+/// Stores tickets' facts (each with the time it was saved) in multi-row
+/// upserts.
+pub async fn save_facts(conn: &mut AnyConnection, facts: &[(&TicketFacts, i64)]) -> Result<(), Error> {
+    for chunk in facts.chunks(kesu_storage::Database::rows_per_statement(4)) {
+        let sql = format!(
+            "INSERT INTO sla_tickets (ticket_id, version, facts, updated_at) VALUES {}
+             ON CONFLICT (ticket_id) DO UPDATE SET version = excluded.version, facts = excluded.facts,
+             updated_at = excluded.updated_at",
+            params::values(params::anonymous(conn), chunk.len(), 4)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (facts, now_ms) in chunk {
+            let text = serde_json::to_string(facts)
+                .map_err(|e| Error::CorruptFacts { key: facts.ticket_id.clone(), message: e.to_string() })?;
+            query = query.bind(facts.ticket_id.as_str()).bind(facts.snapshot.version as i64).bind(text).bind(*now_ms);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
-/// Writes a ticket's planned clocks in one statement (a paused clock has
-/// no deadline: it sorts last and is never at risk), and cancels the rows of
-/// clocks the plan no longer has (result notice and follow-up after a
-/// reopen), so the lists never show them.
-pub async fn upsert_clocks(
-    conn: &mut AnyConnection,
-    ticket_id: &str,
-    clocks: &[SlaClock],
-    priority: &str,
-    department: &str,
-) -> Result<(), sqlx::Error> {
-    let kinds: Vec<String> = clocks.iter().map(|c| kind_name(c.kind)).collect();
-    let cancel = format!(
-        "UPDATE sla_clocks SET state = 'cancelled' WHERE ticket_id = $1 AND state <> 'cancelled'{}",
-        if kinds.is_empty() {
-            String::new()
-        } else {
-            format!(" AND kind NOT IN ({})", kesu_storage::Database::placeholders(2, kinds.len()))
+/// A ticket's planned clocks, to store.
+pub struct TicketClocks<'a> {
+    pub ticket_id: &'a str,
+    pub clocks: &'a [SlaClock],
+    pub priority: &'a str,
+    pub department: &'a str,
+}
+
+/// Tickets per statement cancelling clocks no longer planned (each with up
+/// to six clock ids in the statement).
+const TICKETS_PER_CANCEL: usize = 32;
+
+/// Writes tickets' planned clocks in multi-row statements (a paused clock
+/// has no deadline: it sorts last and is never at risk), and cancels the
+/// rows of clocks their plans no longer have (result notice and follow-up
+/// after a reopen), so the lists never show them.
+pub async fn upsert_clocks(conn: &mut AnyConnection, tickets: &[TicketClocks<'_>]) -> Result<(), sqlx::Error> {
+    for chunk in tickets.chunks(TICKETS_PER_CANCEL) {
+        let anonymous = params::anonymous(conn);
+        let planned: Vec<String> =
+            chunk.iter().flat_map(|t| t.clocks.iter().map(|c| clock_id(t.ticket_id, c))).collect();
+        let mut sql = format!(
+            "UPDATE sla_clocks SET state = 'cancelled' WHERE ticket_id IN ({}) AND state <> 'cancelled'",
+            params::list(anonymous, 1, chunk.len())
+        );
+        if !planned.is_empty() {
+            sql.push_str(&format!(
+                " AND clock_id NOT IN ({})",
+                params::list(anonymous, 1 + chunk.len(), planned.len())
+            ));
         }
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(cancel)).bind(ticket_id);
-    for kind in &kinds {
-        query = query.bind(kind.as_str());
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for t in chunk {
+            query = query.bind(t.ticket_id);
+        }
+        for id in &planned {
+            query = query.bind(id.as_str());
+        }
+        query.execute(&mut *conn).await?;
     }
-    query.execute(&mut *conn).await?;
-    if clocks.is_empty() {
-        return Ok(());
+    let rows: Vec<(&TicketClocks<'_>, &SlaClock)> =
+        tickets.iter().flat_map(|t| t.clocks.iter().map(move |c| (t, c))).collect();
+    for chunk in rows.chunks(kesu_storage::Database::rows_per_statement(10)) {
+        let sql = format!(
+            "INSERT INTO sla_clocks (clock_id, ticket_id, kind, state, priority, department, started_at, warn_at, deadline, record)
+             VALUES {}
+             ON CONFLICT (clock_id) DO UPDATE SET state = excluded.state, priority = excluded.priority,
+             department = excluded.department, started_at = excluded.started_at, warn_at = excluded.warn_at,
+             deadline = excluded.deadline, record = excluded.record",
+            params::values(params::anonymous(conn), chunk.len(), 10)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (t, clock) in chunk {
+            let paused = clock.state == SlaClockState::Paused as i32;
+            let deadline = if paused { None } else { millis(&clock.deadline) }.unwrap_or(i64::MAX);
+            let warn_at = if paused { None } else { millis(&clock.warn_at) }.unwrap_or(deadline);
+            query = query
+                .bind(clock_id(t.ticket_id, clock))
+                .bind(t.ticket_id)
+                .bind(kind_name(clock.kind))
+                .bind(state_name(clock.state))
+                .bind(t.priority)
+                .bind(t.department)
+                .bind(millis(&clock.started_at).unwrap_or_default())
+                .bind(warn_at)
+                .bind(deadline)
+                .bind(clock.encode_to_vec());
+        }
+        query.execute(&mut *conn).await?;
     }
-    let rows: Vec<String> = (0..clocks.len())
-        .map(|i| {
-            let p = i * 10;
-            let cols: Vec<String> = (1..=10).map(|n| format!("${}", p + n)).collect();
-            format!("({})", cols.join(", "))
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO sla_clocks (clock_id, ticket_id, kind, state, priority, department, started_at, warn_at, deadline, record)
-         VALUES {}
-         ON CONFLICT (clock_id) DO UPDATE SET state = excluded.state, priority = excluded.priority,
-         department = excluded.department, started_at = excluded.started_at, warn_at = excluded.warn_at,
-         deadline = excluded.deadline, record = excluded.record",
-        rows.join(", ")
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (clock, kind) in clocks.iter().zip(&kinds) {
-        let paused = clock.state == SlaClockState::Paused as i32;
-        let deadline = if paused { None } else { millis(&clock.deadline) }.unwrap_or(i64::MAX);
-        let warn_at = if paused { None } else { millis(&clock.warn_at) }.unwrap_or(deadline);
-        query = query
-            .bind(format!("{ticket_id}:{kind}"))
-            .bind(ticket_id.to_string())
-            .bind(kind.clone())
-            .bind(state_name(clock.state))
-            .bind(priority.to_string())
-            .bind(department.to_string())
-            .bind(millis(&clock.started_at).unwrap_or_default())
-            .bind(warn_at)
-            .bind(deadline)
-            .bind(clock.encode_to_vec());
-    }
-    query.execute(&mut *conn).await?;
     Ok(())
+}
+
+/// A clock's row id: one row per ticket and kind.
+fn clock_id(ticket_id: &str, clock: &SlaClock) -> String {
+    format!("{ticket_id}:{}", kind_name(clock.kind))
 }
 
 pub async fn ticket_clocks(pool: &sqlx::AnyPool, ticket_id: &str) -> Result<Vec<SlaClock>, Error> {
@@ -235,11 +253,15 @@ mod tests {
         };
         let mut conn = db.writer().acquire().await.unwrap();
         let both = [clock(SlaClockKind::Resolution, 100), clock(SlaClockKind::FollowUp, 50)];
-        upsert_clocks(conn.as_mut(), "T-3", &both, "high", "d").await.unwrap();
-        assert_eq!(list(db.pool(), Risk::Breached, 200, "", "", None, 10).await.unwrap().len(), 2);
-        // Reopened: the follow-up clock is gone from the plan.
-        upsert_clocks(conn.as_mut(), "T-3", &both[..1], "high", "d").await.unwrap();
+        let t = |ticket_id, clocks| TicketClocks { ticket_id, clocks, priority: "high", department: "d" };
+        upsert_clocks(conn.as_mut(), &[t("T-3", &both[..]), t("T-4", &both[..])]).await.unwrap();
+        assert_eq!(list(db.pool(), Risk::Breached, 200, "", "", None, 10).await.unwrap().len(), 4);
+        // Reopened: the follow-up clock is gone from T-3's plan, and T-4
+        // (in the same statement) keeps both.
+        upsert_clocks(conn.as_mut(), &[t("T-3", &both[..1]), t("T-4", &both[..])]).await.unwrap();
         let listed = list(db.pool(), Risk::Breached, 200, "", "", None, 10).await.unwrap();
-        assert_eq!(listed.iter().map(|(_, id, _)| id.as_str()).collect::<Vec<_>>(), ["T-3:resolution"]);
+        let mut ids: Vec<&str> = listed.iter().map(|(_, id, _)| id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["T-3:resolution", "T-4:follow_up", "T-4:resolution"]);
     }
 }
