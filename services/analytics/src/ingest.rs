@@ -227,7 +227,28 @@ impl Pending {
             // rollups move by the difference.
             let ids: Vec<&str> = tickets.iter().map(|t| t.ticket_id.as_str()).collect();
             let mut changes = crate::rollup::Changes::before(conn, &ids).await?;
-            for chunk in tickets.chunks(TICKETS_PER_STATEMENT) {
+            // Tickets without a row yet are inserted as they are (the row
+            // is the fact); should another writer have inserted one
+            // meanwhile, it is merged below like the others.
+            let (fresh, mut known): (Vec<TicketFact>, Vec<TicketFact>) =
+                tickets.into_iter().partition(|t| !changes.had(&t.ticket_id));
+            let mut raced: Vec<TicketFact> = Vec::new();
+            for chunk in fresh.chunks(TICKETS_PER_STATEMENT) {
+                let inserted = insert_new_tickets(conn, chunk).await?;
+                for fact in chunk {
+                    if inserted.contains(fact.ticket_id.as_str()) {
+                        changes.after(vec![crate::rollup::FactRow::of_new(fact)]);
+                    } else {
+                        raced.push(fact.clone());
+                    }
+                }
+            }
+            if !raced.is_empty() {
+                let ids: Vec<&str> = raced.iter().map(|t| t.ticket_id.as_str()).collect();
+                changes.read_more(conn, &ids).await?;
+                known.extend(raced);
+            }
+            for chunk in known.chunks(TICKETS_PER_STATEMENT) {
                 changes.after(merge_tickets(conn, chunk).await?);
             }
             changes.apply(conn).await?;
@@ -311,24 +332,13 @@ fn upsert_set() -> &'static str {
 
 const FACT_COLUMNS: usize = 28;
 
-/// Merges ticket facts (one per ticket) into `ticket_facts` in one
-/// statement; returns the rows as they now are.
-pub(crate) async fn merge_tickets(
-    conn: &mut AnyConnection,
-    facts: &[TicketFact],
-) -> Result<Vec<crate::rollup::FactRow>, sqlx::Error> {
-    if facts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "INSERT INTO ticket_facts (ticket_id, version, received_ms, day, week, hour, channel, type_code, \
-         cause_code, department, priority, region, tier, customer_key, status, is_open, responded_ms, \
-         resolved_ms, ever_resolved, reopen_count, reclassified, common_issue_id, score_version, score, \
-         response_speed, result, attitude, communication) VALUES {} ON CONFLICT (ticket_id) DO UPDATE SET {} RETURNING {}",
-        crate::store::values(crate::store::anonymous(conn), facts.len(), FACT_COLUMNS),
-        upsert_set(),
-        crate::rollup::ROW_COLUMNS
-    );
+const INSERT_FACTS: &str = "INSERT INTO ticket_facts (ticket_id, version, received_ms, day, week, hour, channel, \
+     type_code, cause_code, department, priority, region, tier, customer_key, status, is_open, responded_ms, \
+     resolved_ms, ever_resolved, reopen_count, reclassified, common_issue_id, score_version, score, response_speed, \
+     result, attitude, communication) VALUES";
+
+/// The statement `sql` with each fact's row bound, in [`INSERT_FACTS`]' order.
+fn bind_facts<'q>(sql: String, facts: &'q [TicketFact]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for f in facts {
         let s = f.satisfaction.unwrap_or([None; 5]);
@@ -362,7 +372,42 @@ pub(crate) async fn merge_tickets(
             .bind(s[3].map(i64::from))
             .bind(s[4].map(i64::from));
     }
-    q.fetch_all(&mut *conn).await?.iter().map(crate::rollup::FactRow::of).collect()
+    q
+}
+
+/// Inserts facts of tickets that had no row; the ids inserted (those left
+/// out were inserted by another writer meanwhile).
+async fn insert_new_tickets(
+    conn: &mut AnyConnection,
+    facts: &[TicketFact],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    if facts.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "{INSERT_FACTS} {} ON CONFLICT (ticket_id) DO NOTHING RETURNING ticket_id",
+        crate::store::values(crate::store::anonymous(conn), facts.len(), FACT_COLUMNS),
+    );
+    let rows = bind_facts(sql, facts).fetch_all(&mut *conn).await?;
+    rows.iter().map(|r| sqlx::Row::try_get::<String, _>(r, 0)).collect()
+}
+
+/// Merges ticket facts (one per ticket) into `ticket_facts` in one
+/// statement; returns the rows as they now are.
+pub(crate) async fn merge_tickets(
+    conn: &mut AnyConnection,
+    facts: &[TicketFact],
+) -> Result<Vec<crate::rollup::FactRow>, sqlx::Error> {
+    if facts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "{INSERT_FACTS} {} ON CONFLICT (ticket_id) DO UPDATE SET {} RETURNING {}",
+        crate::store::values(crate::store::anonymous(conn), facts.len(), FACT_COLUMNS),
+        upsert_set(),
+        crate::rollup::ROW_COLUMNS
+    );
+    bind_facts(sql, facts).fetch_all(&mut *conn).await?.iter().map(crate::rollup::FactRow::of).collect()
 }
 
 /// One SLA clock's outcome flags from an SLA event.

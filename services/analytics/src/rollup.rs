@@ -63,6 +63,32 @@ impl FactRow {
         })
     }
 
+    /// The row a fact makes when it is a ticket's first (the repeat flag
+    /// not yet decided: the column's default).
+    pub fn of_new(f: &crate::ingest::TicketFact) -> FactRow {
+        FactRow {
+            ticket_id: f.ticket_id.clone(),
+            received_ms: f.received_ms,
+            day: f.day.clone(),
+            week: f.week.clone(),
+            dims: [
+                f.channel.clone(),
+                f.type_code.clone(),
+                f.cause_code.clone(),
+                f.department.clone(),
+                f.priority.clone(),
+                f.region.clone(),
+                f.tier.clone(),
+            ],
+            customer_key: f.customer_key.clone(),
+            ever_resolved: f.ever_resolved,
+            reopened: f.reopen_count > 0,
+            reclassified: f.reclassified,
+            scores: f.satisfaction.unwrap_or([None; 5]).map(|s| s.map(i64::from)),
+            is_repeat: false,
+        }
+    }
+
     /// This row's contribution to its rollup row (see [`VALUES`]).
     pub fn contribution(&self) -> Values {
         let mut v = [0i64; N];
@@ -147,18 +173,23 @@ async fn rows_by_id(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<FactRo
     Ok(out)
 }
 
-/// Customers per statement of [`rows_around_spans`] (three parameters each).
+/// Customers per statement of [`around_spans`] (three parameters each).
 const CUSTOMERS_PER_STATEMENT: usize = 300;
+
+/// What deciding a repeat flag needs of a fact row.
+struct Seen {
+    ticket_id: String,
+    customer_key: String,
+    received_ms: i64,
+    is_repeat: bool,
+}
 
 /// Per customer and span of received times: the customer's ticket just
 /// before the span, those in it, and the one just after — three index seeks
 /// per customer, all customers of a chunk in one statement.
-async fn rows_around_spans(
-    conn: &mut AnyConnection,
-    spans: &[(&str, (i64, i64))],
-) -> Result<Vec<FactRow>, sqlx::Error> {
+async fn around_spans(conn: &mut AnyConnection, spans: &[(&str, (i64, i64))]) -> Result<Vec<Seen>, sqlx::Error> {
     let anonymous = store::anonymous(conn);
-    let cols = ROW_COLUMNS.split(", ").map(|c| format!("f.{c}")).collect::<Vec<_>>().join(", ");
+    let cols = "f.ticket_id, f.customer_key, f.received_ms, f.is_repeat";
     let neighbour = |cmp: &str, order: &str, bound: &str| {
         format!(
             "SELECT {cols} FROM spans s JOIN ticket_facts f ON f.ticket_id = (SELECT p.ticket_id FROM ticket_facts p \
@@ -178,7 +209,18 @@ async fn rows_around_spans(
     for (customer, (lo, hi)) in spans {
         q = q.bind(*customer).bind(*lo).bind(*hi);
     }
-    q.fetch_all(&mut *conn).await?.iter().map(FactRow::of).collect()
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Seen {
+                ticket_id: r.try_get(0)?,
+                customer_key: r.try_get(1)?,
+                received_ms: r.try_get(2)?,
+                is_repeat: r.try_get::<i64, _>(3)? != 0,
+            })
+        })
+        .collect()
 }
 
 /// The changes a batch made to fact rows: old rows (before the batch's
@@ -194,6 +236,17 @@ impl Changes {
     pub async fn before(conn: &mut AnyConnection, ids: &[&str]) -> Result<Changes, sqlx::Error> {
         let old = rows_by_id(conn, ids).await?.into_iter().map(|r| (r.ticket_id.clone(), r)).collect();
         Ok(Changes { old, new: Vec::new() })
+    }
+
+    /// Whether the ticket had a row before the batch.
+    pub fn had(&self, ticket_id: &str) -> bool {
+        self.old.contains_key(ticket_id)
+    }
+
+    /// Reads more rows the batch is about to change.
+    pub async fn read_more(&mut self, conn: &mut AnyConnection, ids: &[&str]) -> Result<(), sqlx::Error> {
+        self.old.extend(rows_by_id(conn, ids).await?.into_iter().map(|r| (r.ticket_id.clone(), r)));
+        Ok(())
     }
 
     pub fn after(&mut self, rows: Vec<FactRow>) {
@@ -237,15 +290,17 @@ impl Changes {
             // per customer it takes the ticket before the span, the span,
             // and the ticket after it (whose flag the span may change):
             // three index seeks, however many tickets the customer has.
-            let mut by_customer: HashMap<String, Vec<FactRow>> = HashMap::new();
+            let mut by_customer: HashMap<String, Vec<Seen>> = HashMap::new();
             let mut list: Vec<(&str, (i64, i64))> = spans.iter().map(|(c, s)| (*c, *s)).collect();
             list.sort();
             for chunk in list.chunks(CUSTOMERS_PER_STATEMENT) {
-                for row in rows_around_spans(conn, chunk).await? {
+                for row in around_spans(conn, chunk).await? {
                     by_customer.entry(row.customer_key.clone()).or_default().push(row);
                 }
             }
             let batch: HashSet<&str> = self.new.iter().map(|r| r.ticket_id.as_str()).collect();
+            // Later tickets outside the batch whose flag the batch moves.
+            let mut outside: Vec<String> = Vec::new();
             for rows in by_customer.values_mut() {
                 rows.sort_by(|a, b| (a.received_ms, &a.ticket_id).cmp(&(b.received_ms, &b.ticket_id)));
                 let lo = spans.get(rows[0].customer_key.as_str()).map(|s| s.0).unwrap_or(i64::MIN);
@@ -261,11 +316,15 @@ impl Changes {
                     }
                     flags.insert(rows[i].ticket_id.clone(), repeat);
                     if !batch.contains(rows[i].ticket_id.as_str()) {
-                        let mut after = rows[i].clone();
-                        after.is_repeat = repeat;
-                        moved.push((rows[i].clone(), after));
+                        outside.push(rows[i].ticket_id.clone());
                     }
                 }
+            }
+            let outside: Vec<&str> = outside.iter().map(String::as_str).collect();
+            for row in rows_by_id(conn, &outside).await? {
+                let mut after = row.clone();
+                after.is_repeat = flags.get(&row.ticket_id).copied().unwrap_or(row.is_repeat);
+                moved.push((row, after));
             }
         }
         let mut set = [Vec::new(), Vec::new()];

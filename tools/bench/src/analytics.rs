@@ -183,6 +183,7 @@ pub async fn measure(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let events_per_s = (n as u64 - acked_before.min(n as u64)) as f64 / start.elapsed().as_secs_f64();
+    crate::handler_time::Snapshot::read_of(&a.system, &["analytics"]).await?.print_per(&Default::default(), n, "event");
 
     // 3. Query over 90 days of `tickets` fact rows.
     let tickets = env_usize("KESU_BENCH_ANALYTICS_TICKETS", 1_000_000)?;

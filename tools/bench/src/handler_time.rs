@@ -17,9 +17,14 @@ fn label<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 
 impl Snapshot {
     pub async fn read(system: &TestSystem) -> anyhow::Result<Snapshot> {
+        Self::read_of(system, &SERVICES).await
+    }
+
+    /// The figures of some services only (those running).
+    pub async fn read_of(system: &TestSystem, services: &[&str]) -> anyhow::Result<Snapshot> {
         let client = reqwest::Client::new();
         let mut s = Snapshot::default();
-        for service in SERVICES {
+        for service in services {
             let text = client.get(system.endpoint(service).http_url("/metrics")).send().await?.text().await?;
             for line in text.lines().filter(|l| !l.starts_with('#')) {
                 let Some((series, value)) = line.rsplit_once(' ') else { continue };
@@ -42,7 +47,13 @@ impl Snapshot {
     /// Prints, per consumer, milliseconds applying batches per feedback,
     /// batches and the mean batch size since `before`.
     pub fn print_since(&self, before: &Snapshot, feedbacks: usize) {
-        println!("  time applying batches, per consumer (wall clock, ms per feedback; batches; mean batch):");
+        self.print_per(before, feedbacks, "feedback")
+    }
+
+    /// As [`Self::print_since`], per `unit` (of which there were `n`).
+    pub fn print_per(&self, before: &Snapshot, n: usize, unit: &str) {
+        let feedbacks = n;
+        println!("  time applying batches, per consumer (wall clock, ms per {unit}; batches; mean batch):");
         for (key, (secs, batches, msgs)) in &self.0 {
             let (s0, b0, m0) = before.0.get(key).copied().unwrap_or_default();
             let (secs, batches, msgs) = (secs - s0, batches - b0, msgs - m0);
