@@ -10,6 +10,38 @@ use kesu_proto::v1::*;
 
 use crate::{Role, StoredMessage, TestSystem, WAIT, eventually, feedback};
 
+/// A policy overlay (the shipped notification section) whose quiet hours
+/// hold nothing, so a test on the real clock sees the customer's SMS at any
+/// hour (quiet hours are tested on a manual clock:
+/// tests/tests/notification_tracking.rs). Keep it while the system runs.
+pub struct AnyHour {
+    _dir: tempfile::TempDir,
+    path: String,
+}
+
+impl AnyHour {
+    pub fn new() -> AnyHour {
+        let shipped = include_str!("../../shared/domain/policy/notification.toml");
+        let quiet = "channels = [\"sms\"]\nexcept_priorities";
+        assert!(shipped.contains(quiet), "the shipped quiet hours are not where AnyHour looks");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("any-hour.toml");
+        std::fs::write(&path, shipped.replacen(quiet, "channels = []\nexcept_priorities", 1)).expect("write");
+        AnyHour { _dir: dir, path: path.display().to_string() }
+    }
+
+    /// The environment that loads it.
+    pub fn env(&self) -> [(&str, &str); 1] {
+        [("KESU_POLICY_FILE", self.path.as_str())]
+    }
+}
+
+impl Default for AnyHour {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The trace the adapter starts in [`raw_feedback_ends_as_ticket_clocks_notification_and_counts`].
 pub const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 pub const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

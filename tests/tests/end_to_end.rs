@@ -2,19 +2,25 @@
 
 use kesu_proto::v1::intake_service_client::IntakeServiceClient;
 use kesu_proto::v1::*;
-use kesu_system_tests::journey::{TRACE_ID, raw_feedback_ends_as_ticket_clocks_notification_and_counts, trace_id};
+use kesu_system_tests::journey::{
+    AnyHour, TRACE_ID, raw_feedback_ends_as_ticket_clocks_notification_and_counts, trace_id,
+};
 use kesu_system_tests::{Backend, Role, TestSystem, feedback};
 
 #[tokio::test]
 async fn a_raw_feedback_flows_through_all_five_services_on_sqlite() {
-    let system = TestSystem::start().await;
+    let any_hour = AnyHour::new();
+    let system = TestSystem::start_with(Backend::Sqlite, &kesu_system_tests::SERVICES, &any_hour.env()).await;
     raw_feedback_ends_as_ticket_clocks_notification_and_counts(&system).await;
     system.stop().await;
 }
 
 #[tokio::test]
 async fn a_raw_feedback_flows_through_all_five_services_on_postgres() {
-    let Some(system) = TestSystem::try_start_with(Backend::Postgres, &kesu_system_tests::SERVICES, &[]).await else {
+    let any_hour = AnyHour::new();
+    let Some(system) =
+        TestSystem::try_start_with(Backend::Postgres, &kesu_system_tests::SERVICES, &any_hour.env()).await
+    else {
         return;
     };
     raw_feedback_ends_as_ticket_clocks_notification_and_counts(&system).await;
@@ -75,8 +81,9 @@ async fn grpc_submit_names_the_bad_field_in_the_status() {
 
 #[tokio::test]
 async fn a_trace_started_by_intake_continues_through_the_other_services() {
-    let system =
-        TestSystem::start_with(Backend::Sqlite, &["intake", "routing", "sla-timer", "notification"], &[]).await;
+    let any_hour = AnyHour::new();
+    let services = ["intake", "routing", "sla-timer", "notification"];
+    let system = TestSystem::start_with(Backend::Sqlite, &services, &any_hour.env()).await;
     system.publish_raw("web", &feedback::robot_vacuum("web-untraced"), None).await;
     let accepted = system.wait_for("FEEDBACK", "feedback.evt.accepted", 1).await;
     let started = trace_id(&accepted[0]);

@@ -5,7 +5,7 @@
 
 use std::process::Output;
 
-use kesu_system_tests::journey::raw_feedback_ends_as_ticket_clocks_notification_and_counts;
+use kesu_system_tests::journey::{AnyHour, raw_feedback_ends_as_ticket_clocks_notification_and_counts};
 use kesu_system_tests::{Backend, SERVICES, TestSystem, kesu_command};
 
 fn text(output: &Output) -> (String, String) {
@@ -14,7 +14,8 @@ fn text(output: &Output) -> (String, String) {
 
 #[tokio::test]
 async fn kesu_all_passes_the_end_to_end_journey() {
-    let mut system = TestSystem::start_with(Backend::Sqlite, &[], &[]).await;
+    let any_hour = AnyHour::new();
+    let mut system = TestSystem::start_with(Backend::Sqlite, &[], &any_hour.env()).await;
     let kesu = system.spawn_all(&[]).await;
     raw_feedback_ends_as_ticket_clocks_notification_and_counts(&system).await;
     let status = kesu.terminate().await;
