@@ -11,7 +11,7 @@
 //! transaction), and at most one issue per key is open (`open_key` unique),
 //! so two replicas never open two issues for one problem.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use kesu_bus::UnitOfWork;
 use kesu_domain::time::{to_millis, to_timestamp};
@@ -34,8 +34,7 @@ use crate::tickets::priority_name;
 /// the ticket has no type, cause or customer to count.
 pub fn issue_key(ticket: &Ticket) -> Option<String> {
     let c = ticket.classification.as_ref()?;
-    let customer = ticket.customer.as_ref().map(|c| c.customer_key.as_str()).unwrap_or_default();
-    if c.type_code.is_empty() || c.cause_code.is_empty() || customer.is_empty() {
+    if c.type_code.is_empty() || c.cause_code.is_empty() || customer_of(ticket).is_empty() {
         return None;
     }
     Some(format!("{}\u{1f}{}\u{1f}{}", c.type_code, c.cause_code, ticket.product.trim().to_lowercase()))
@@ -49,17 +48,14 @@ pub fn issue_key(ticket: &Ticket) -> Option<String> {
 /// opens its issue with all of them linked, as one ticket at a time would
 /// have left it.
 pub async fn report_batch(ctx: &Context, work: &mut UnitOfWork, tickets: Vec<Ticket>) -> Result<(), Error> {
-    let mut keys: Vec<String> = Vec::new();
-    let mut by_key: HashMap<String, Vec<Ticket>> = HashMap::new();
+    // Keys in sorted order: replicas take the keys' row locks in one order.
+    let mut by_key: BTreeMap<String, Vec<Ticket>> = BTreeMap::new();
     for ticket in tickets {
-        let Some(key) = issue_key(&ticket) else { continue };
-        if !by_key.contains_key(&key) {
-            keys.push(key.clone());
+        if let Some(key) = issue_key(&ticket) {
+            by_key.entry(key).or_default().push(ticket);
         }
-        by_key.entry(key).or_default().push(ticket);
     }
-    for key in keys {
-        let tickets = by_key.remove(&key).unwrap_or_default();
+    for (key, tickets) in by_key {
         report_key(ctx, work, &key, tickets).await?;
     }
     Ok(())
