@@ -175,15 +175,24 @@ pub async fn wait_through_analytics(
     total: u64,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(900);
+    let mut last = (0, 0, 0);
+    let mut moved_at = Instant::now();
     loop {
         let s = analytics.get_summary(GetSummaryRequest { range: None }).await?.into_inner();
         if s.notifications_requested >= total && s.tickets_created >= total && s.sla_clocks_armed >= 2 * total {
             return Ok(());
         }
+        let now = (s.notifications_requested, s.tickets_created, s.sla_clocks_armed);
+        if now != last {
+            (last, moved_at) = (now, Instant::now());
+        }
         anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {} of {total} through after 15 minutes",
-            s.notifications_requested
+            Instant::now() < deadline && moved_at.elapsed() < Duration::from_secs(60),
+            "stuck short of {total} feedbacks: {} notification requests, {} tickets, {} SLA clocks armed (want {})",
+            s.notifications_requested,
+            s.tickets_created,
+            s.sla_clocks_armed,
+            2 * total
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
