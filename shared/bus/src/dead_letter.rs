@@ -56,12 +56,14 @@ pub async fn dead_letter_sealed(
     let mut headers = HeaderMap::new();
     for (name, values) in delivery.headers.iter().flat_map(|h| h.iter()) {
         let name: &str = name.as_ref();
-        // Publish expectations and stream directives of the original would
-        // apply to the dead letter (and fail it): keep them under another name.
+        // `Nats-*` headers are directives to the server (publish
+        // expectations, rollups, TTLs, atomic batch ids and sequences): they
+        // would apply to the dead letter and fail it, so they are kept
+        // under another name.
         let lower = name.to_ascii_lowercase();
         let kept = if lower == "nats-msg-id" {
             DLQ_ORIGINAL_MSG_ID.to_string()
-        } else if lower.starts_with("nats-expected") || lower == "nats-rollup" || lower == "nats-ttl" {
+        } else if lower.starts_with("nats-") {
             format!("Kesu-Dlq-Original-{name}")
         } else {
             name.to_string()

@@ -9,8 +9,10 @@
 //!   max-deliver and a [`dead_letter`] path that keeps the original bytes,
 //!   headers and the error;
 //! - [`inbox`] and [`outbox`]: effectively-once processing on top of
-//!   at-least-once delivery (see docs/delivery.md).
+//!   at-least-once delivery (see docs/delivery.md); the relay publishes a
+//!   stream's rows as one atomic batch where the server allows it.
 
+mod atomic_batch;
 mod batch;
 pub mod consume;
 pub mod dead_letter;
@@ -30,6 +32,7 @@ use kesu_config::{ConfigError, Env, Secret};
 use kesu_storage::Migrations;
 use kesu_telemetry::MetricsRegistry;
 
+pub use atomic_batch::MAX_BATCH as MAX_ATOMIC_BATCH;
 pub use consume::{Consumer, ConsumerSettings, ConsumerSpec, Delivery, HandleError, Handler};
 pub use metrics::BusMetrics;
 pub use outbox::{OutboxRelay, OutboxWaker};
@@ -96,6 +99,7 @@ impl BusConfig {
                 replicas: env.bounded("STREAM_REPLICAS", 1, 1, 5)? as usize,
                 max_message_size: -1,
                 max_age_of: Vec::new(),
+                atomic_batches: false,
             },
         })
     }
@@ -123,6 +127,7 @@ pub struct Bus {
     service: Arc<str>,
     config: Arc<BusConfig>,
     metrics: BusMetrics,
+    atomic: atomic_batch::AtomicStreams,
 }
 
 impl std::fmt::Debug for Bus {
@@ -168,15 +173,23 @@ impl Bus {
                 }
             }
         };
-        server_version::check(&client.server_info().version)
+        let version = server_version::check(&client.server_info().version)
             .map_err(|reason| BusError::ServerVersion { url: config.url.clone(), reason })?;
         let js = jetstream::new(client.clone());
         let mut config = config.clone();
+        config.streams.atomic_batches = version >= server_version::ATOMIC_BATCHES;
         let max_payload = client.server_info().max_payload as i64;
         if max_payload > 2 * subjects::DEAD_LETTER_HEADER_ROOM {
             config.streams.max_message_size = (max_payload - subjects::DEAD_LETTER_HEADER_ROOM) as i32;
         }
-        Ok(Self { client, js, service: service.into(), config: Arc::new(config), metrics: BusMetrics::new(registry) })
+        Ok(Self {
+            client,
+            js,
+            service: service.into(),
+            config: Arc::new(config),
+            metrics: BusMetrics::new(registry),
+            atomic: Default::default(),
+        })
     }
 
     /// Declares the given streams (creates them, or updates limits that
@@ -184,7 +197,8 @@ impl Bus {
     /// declares only the streams it owns ([`subjects::owned_by`]).
     pub async fn ensure_streams(&self, specs: &[StreamSpec]) -> Result<(), BusError> {
         for spec in specs {
-            subjects::ensure_stream(&self.js, spec, &self.config.streams).await?;
+            let atomic = subjects::ensure_stream(&self.js, spec, &self.config.streams).await?;
+            self.atomic.record(*spec, atomic);
         }
         Ok(())
     }

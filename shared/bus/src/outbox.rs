@@ -95,6 +95,11 @@ impl OutboxWaker {
 
 type OutboxRow = (i64, String, String, String, Vec<u8>, Option<String>);
 
+/// Rows the relay takes at a time; a stream's share of them fits in one
+/// atomic batch.
+const RELAY_BATCH: usize = 512;
+const _: () = assert!(RELAY_BATCH <= crate::MAX_ATOMIC_BATCH);
+
 /// Publishes outbox rows.
 #[derive(Clone, Debug)]
 pub struct OutboxRelay {
@@ -107,7 +112,7 @@ pub struct OutboxRelay {
 
 impl OutboxRelay {
     pub fn new(db: Database, bus: Bus) -> Self {
-        Self { db, bus, waker: OutboxWaker::default(), batch: 512, poll: Duration::from_millis(500) }
+        Self { db, bus, waker: OutboxWaker::default(), batch: RELAY_BATCH, poll: Duration::from_millis(500) }
     }
 
     /// How often the relay looks without being woken (other replicas'
@@ -218,45 +223,102 @@ impl OutboxRelay {
     /// Publishes rows pipelined; returns the ids JetStream acknowledged, the
     /// ids of rows it can never accept (too large: parked, so the rows after
     /// them still go out), and the first other failure, if any.
+    ///
+    /// The rows of a stream that accepts atomic batches go as one batch
+    /// (one acknowledgement, and with `sync_interval: always` a few fsyncs
+    /// instead of one per row); a batch the server refuses, e.g. because a
+    /// crash left a row that was already published, goes again row by row,
+    /// where the duplicate window drops just that row. Rows keep their order
+    /// within a stream.
     async fn publish(&self, rows: Vec<OutboxRow>) -> (Vec<i64>, Vec<(i64, String)>, Option<BusError>) {
-        let mut pending = Vec::with_capacity(rows.len());
-        let mut parked = Vec::new();
-        let mut failure = None;
+        let mut groups: Vec<(&'static str, Vec<i64>, Vec<Outgoing>)> = Vec::new();
+        let mut singles = Vec::new();
         for (id, event_id, subject, msg_type, payload, traceparent) in rows {
-            let msg = Outgoing {
-                subject: subject.clone(),
-                msg_id: event_id,
-                msg_type,
-                payload: Bytes::from(payload),
-                traceparent,
-            };
+            let msg = Outgoing { subject, msg_id: event_id, msg_type, payload: Bytes::from(payload), traceparent };
+            match self.bus.atomic_stream(&msg.subject).filter(|_| self.bus.fits_in_batch(&msg)) {
+                Some(stream) => match groups.iter_mut().find(|(s, _, _)| *s == stream) {
+                    Some((_, ids, msgs)) => {
+                        ids.push(id);
+                        msgs.push(msg);
+                    }
+                    None => groups.push((stream, vec![id], vec![msg])),
+                },
+                None => singles.push((id, msg)),
+            }
+        }
+        let mut batches = Vec::new();
+        for (stream, ids, msgs) in groups {
+            if msgs.len() < 2 {
+                singles.extend(ids.into_iter().zip(msgs));
+                continue;
+            }
+            match self.bus.publish_atomic(&msgs).await {
+                Ok(ack) => batches.push((stream, ids, msgs, ack)),
+                Err(e) => {
+                    tracing::debug!(stream, error = %e, "outbox batch not sent; publishing its rows one by one");
+                    singles.extend(ids.into_iter().zip(msgs));
+                }
+            }
+        }
+        let mut outcome = Outcome::default();
+        self.publish_each(singles, &mut outcome).await;
+        let mut refused = Vec::new();
+        for (stream, ids, msgs, ack) in batches {
+            match ack.await {
+                Ok(_) => outcome.done.extend(ids),
+                Err(e) => {
+                    tracing::debug!(stream, error = %e, rows = ids.len(), "outbox batch refused; publishing its rows one by one");
+                    refused.extend(ids.into_iter().zip(msgs));
+                }
+            }
+        }
+        if !refused.is_empty() {
+            self.publish_each(refused, &mut outcome).await;
+        }
+        self.bus.metrics().outbox_published.inc_by(outcome.done.len() as u64);
+        (outcome.done, outcome.parked, outcome.failure)
+    }
+
+    /// Publishes `rows` one message each, pipelined, into `outcome`.
+    async fn publish_each(&self, rows: Vec<(i64, Outgoing)>, outcome: &mut Outcome) {
+        let mut pending = Vec::with_capacity(rows.len());
+        for (id, msg) in rows {
+            let subject = msg.subject.clone();
             match self.bus.publish_pipelined(msg).await {
                 Ok(ack) => pending.push((id, subject, ack)),
                 Err(e @ BusError::TooLarge { .. }) => {
                     tracing::error!(outbox_id = id, error = %e, "outbox row can never be published; parked in kesu_outbox_parked");
                     self.bus.metrics().outbox_parked.inc();
-                    parked.push((id, e.to_string()));
+                    outcome.parked.push((id, e.to_string()));
                 }
                 Err(e) => {
-                    failure = Some(e);
+                    outcome.failure.get_or_insert(e);
                     break;
                 }
             }
         }
         let results =
             join_all(pending.into_iter().map(|(id, subject, ack)| async move { (id, subject, ack.await) })).await;
-        let mut done = Vec::with_capacity(results.len());
         for (id, subject, result) in results {
             match result {
-                Ok(_) => done.push(id),
+                Ok(_) => outcome.done.push(id),
                 Err(e) => {
-                    failure.get_or_insert(BusError::Publish { subject, error: e.to_string() });
+                    outcome.failure.get_or_insert(BusError::Publish { subject, error: e.to_string() });
                 }
             }
         }
-        self.bus.metrics().outbox_published.inc_by(done.len() as u64);
-        (done, parked, failure)
     }
+}
+
+/// What publishing a relay batch came to.
+#[derive(Default)]
+struct Outcome {
+    /// Rows JetStream acknowledged.
+    done: Vec<i64>,
+    /// Rows it can never accept, with the reason.
+    parked: Vec<(i64, String)>,
+    /// The first other failure: the rows not in `done` stay for a retry.
+    failure: Option<BusError>,
 }
 
 /// Moves rows that can never be published to `kesu_outbox_parked`.

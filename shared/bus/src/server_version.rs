@@ -10,6 +10,11 @@ use std::fmt;
 /// The oldest nats-server a service connects to.
 pub const MIN_SUPPORTED: ServerVersion = ServerVersion { major: 2, minor: 10, patch: 0 };
 
+/// The first nats-server with atomic batch publishing (ADR-50), which the
+/// outbox relay uses where the stream allows it: a batch is stored, and
+/// with `sync_interval: always` fsynced, once rather than once per message.
+pub const ATOMIC_BATCHES: ServerVersion = ServerVersion { major: 2, minor: 12, patch: 0 };
+
 /// `major.minor.patch` of a nats-server; pre-release and build suffixes
 /// (`2.11.0-RC.1`, `2.12.0+build`) are ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -183,6 +183,20 @@ pub fn dlq(service: &str) -> String {
     format!("{DLQ_PREFIX}.{service}")
 }
 
+/// Whether `subject` is captured by `pattern` (`*` one token, `>` the rest).
+pub fn matches(pattern: &str, subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    for want in pattern.split('.') {
+        match (want, tokens.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (want, Some(got)) if want == got => {}
+            _ => return false,
+        }
+    }
+    tokens.next().is_none()
+}
+
 /// The last token of a subject (`feedback.raw.web` → `web`).
 pub fn last_token(subject: &str) -> &str {
     subject.rsplit('.').next().unwrap_or(subject)
@@ -206,6 +220,9 @@ pub struct StreamSettings {
     /// name, max age): notification keeps `NOTIFY_REQUESTS`, which carries
     /// addresses, only as long as delivery needs.
     pub max_age_of: Vec<(&'static str, Duration)>,
+    /// Whether event streams accept atomic batches (`allow_atomic`): set
+    /// when the server is new enough ([`crate::server_version::ATOMIC_BATCHES`]).
+    pub atomic_batches: bool,
 }
 
 impl StreamSettings {
@@ -227,6 +244,7 @@ impl Default for StreamSettings {
             dlq_max_age: Duration::from_secs(30 * 24 * 3600),
             max_message_size: -1,
             max_age_of: Vec::new(),
+            atomic_batches: false,
         }
     }
 }
@@ -243,15 +261,20 @@ fn stream_config(spec: &StreamSpec, settings: &StreamSettings) -> stream::Config
         max_message_size: if dead_letters { -1 } else { settings.max_message_size },
         duplicate_window: settings.duplicate_window,
         num_replicas: settings.replicas,
+        // Dead letters are published one by one; event streams take the
+        // outbox relay's batches.
+        allow_atomic_publish: settings.atomic_batches && !dead_letters,
         ..Default::default()
     }
 }
 
+/// Creates the stream or updates the limits that changed; returns whether
+/// the stream, as the server has it, accepts atomic batches.
 pub(crate) async fn ensure_stream(
     js: &jetstream::Context,
     spec: &StreamSpec,
     settings: &StreamSettings,
-) -> Result<(), BusError> {
+) -> Result<bool, BusError> {
     let err = |e: &dyn std::fmt::Display| BusError::Stream { stream: spec.name.to_string(), error: e.to_string() };
     let wanted = stream_config(spec, settings);
     match js.get_stream(spec.name).await {
@@ -262,7 +285,8 @@ pub(crate) async fn ensure_stream(
                 || have.max_age != wanted.max_age
                 || have.duplicate_window != wanted.duplicate_window
                 || have.max_message_size != wanted.max_message_size
-                || have.description != wanted.description;
+                || have.description != wanted.description
+                || have.allow_atomic_publish != wanted.allow_atomic_publish;
             if differs {
                 let mut update = have.clone();
                 update.subjects = wanted.subjects.clone();
@@ -270,17 +294,20 @@ pub(crate) async fn ensure_stream(
                 update.duplicate_window = wanted.duplicate_window;
                 update.max_message_size = wanted.max_message_size;
                 update.description = wanted.description.clone();
-                js.update_stream(update).await.map_err(|e| err(&e))?;
+                update.allow_atomic_publish = wanted.allow_atomic_publish;
+                let updated = js.update_stream(update).await.map_err(|e| err(&e))?;
                 tracing::info!(stream = spec.name, "stream limits updated");
+                return Ok(updated.config.allow_atomic_publish);
             }
-            Ok(())
+            Ok(have.allow_atomic_publish)
         }
         Err(_) => match js.create_stream(wanted).await {
-            Ok(_) => Ok(()),
+            Ok(created) => Ok(created.cached_info().config.allow_atomic_publish),
             // Another replica created it between our get and create.
             Err(e) if js.get_stream(spec.name).await.is_ok() => {
                 tracing::debug!(stream = spec.name, error = %e, "stream created concurrently");
-                Ok(())
+                let mut stream = js.get_stream(spec.name).await.map_err(|e| err(&e))?;
+                Ok(stream.info().await.map_err(|e| err(&e))?.config.allow_atomic_publish)
             }
             Err(e) if e.to_string().contains("overlap") => Err(err(&format!(
                 "{e}: another stream captures {:?}; streams of kesu before 0.2 (NOTIFY, DLQ) must be removed once \
@@ -289,5 +316,22 @@ pub(crate) async fn ensure_stream(
             ))),
             Err(e) => Err(err(&e)),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_as_nats_does() {
+        assert!(matches("ticket.evt.>", "ticket.evt.created"));
+        assert!(matches("ticket.evt.>", "ticket.evt.a.b"));
+        assert!(!matches("ticket.evt.>", "ticket.evt"));
+        assert!(!matches("ticket.evt.>", "ticket.evtx.created"));
+        assert!(matches("dlq.routing", "dlq.routing"));
+        assert!(!matches("dlq.routing", "dlq.routing.x"));
+        assert!(matches("a.*.c", "a.b.c"));
+        assert!(!matches("a.*.c", "a.b.d"));
     }
 }

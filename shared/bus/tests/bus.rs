@@ -454,6 +454,22 @@ async fn dead_letters_do_not_inherit_the_originals_publish_expectations() {
     assert_eq!(headers.get("Kesu-Dlq-Original-Nats-Expected-Stream").unwrap().as_str(), "FEEDBACK_RAW");
     assert!(headers.get("Nats-Expected-Stream").is_none());
     assert_eq!(headers.get("Kesu-Dlq-Original-Msg-Id").unwrap().as_str(), "expecting-1");
+
+    // An original that came in an atomic batch: its batch headers would make
+    // the dead letter an unfinished batch of a stream that takes none.
+    let mut poison = raw(2, b"poison in a batch");
+    poison.msg_id = "batched-poison".into();
+    bus.publish_atomic(&[raw(1, b"fine"), poison]).await.unwrap().await.unwrap();
+    let dead = tokio::time::timeout(WAIT, dlq.next()).await.expect("dead-lettered").unwrap();
+    let headers = dead.headers.unwrap();
+    assert_eq!(headers.get("Kesu-Dlq-Original-Msg-Id").unwrap().as_str(), "batched-poison");
+    assert_eq!(headers.get("Kesu-Dlq-Original-Nats-Batch-Sequence").unwrap().as_str(), "2");
+    assert!(headers.get("Nats-Batch-Id").is_none() && headers.get("Nats-Batch-Sequence").is_none());
+    let bus_ref = &bus;
+    eventually("both dead letters stored", WAIT, || async move {
+        (stream_count(bus_ref, DLQ, "").await == 2).then_some(())
+    })
+    .await;
     shutdown.cancel();
 }
 
@@ -547,4 +563,84 @@ async fn a_merged_consumer_names_exactly_the_streams_still_missing() {
     bus.ensure_streams(&subjects::owned_by("intake")).await.unwrap();
     eventually("both there", WAIT, || async { ready.iter().all(|r| r.load(Ordering::SeqCst)).then_some(()) }).await;
     shutdown.cancel();
+}
+
+/// The stream's messages on `subject`, in stream order: (`Nats-Msg-Id`,
+/// whether it came in an atomic batch).
+async fn stored(bus: &Bus, stream: &str, subject: &str) -> Vec<(String, bool)> {
+    let s = bus.jetstream().get_stream(stream).await.unwrap();
+    let consumer = s
+        .create_consumer(pull::Config {
+            filter_subject: subject.into(),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let pending = stream_count(bus, stream, subject).await as usize;
+    let mut messages = consumer.fetch().max_messages(pending).messages().await.unwrap();
+    let mut out = Vec::new();
+    while let Some(msg) = messages.next().await {
+        let msg = msg.unwrap();
+        let headers = msg.headers.clone().unwrap_or_default();
+        let id = headers.get("Nats-Msg-Id").map(|v| v.to_string()).unwrap_or_default();
+        out.push((id, headers.get("Nats-Batch-Id").is_some()));
+    }
+    out
+}
+
+fn event(subject: &str, id: String) -> Outgoing {
+    Outgoing {
+        subject: subject.into(),
+        msg_id: id,
+        msg_type: "test.Event".into(),
+        payload: Bytes::from_static(b"event"),
+        traceparent: None,
+    }
+}
+
+#[tokio::test]
+async fn a_streams_outbox_rows_go_out_as_one_atomic_batch_and_a_replay_after_a_crash_drops_only_duplicates() {
+    kesu_telemetry::init_for_tests();
+    let nats = NatsServer::start().await.unwrap();
+    let bus = bus(&nats).await;
+    assert_eq!(bus.atomic_stream("feedback.evt.accepted"), Some("FEEDBACK"), "the server takes atomic batches");
+    assert_eq!(bus.atomic_stream("dlq.bustest"), None, "dead letters go one by one");
+    for temp in TempDatabase::every_backend().await {
+        let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
+        let relay = OutboxRelay::new(db.clone(), bus.clone());
+        let feedback = format!("feedback.evt.batched_{}", temp.label());
+        let tickets = format!("ticket.evt.batched_{}", temp.label());
+        let id = |i: usize| format!("{}-{i:03}", temp.label());
+        // Rows of two streams, interleaved.
+        let mut conn = db.writer().acquire().await.unwrap();
+        for i in 0..40 {
+            let subject = if i % 4 == 3 { &tickets } else { &feedback };
+            kesu_bus::outbox::enqueue(&mut conn, &event(subject, id(i))).await.unwrap();
+        }
+        drop(conn);
+        assert_eq!(relay.drain().await.unwrap(), 40, "{}", temp.label());
+        let first = stored(&bus, "FEEDBACK", &feedback).await;
+        let want: Vec<String> = (0..40).filter(|i| i % 4 != 3).map(id).collect();
+        assert_eq!(first.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), want, "in outbox order");
+        assert!(first.iter().all(|(_, batched)| *batched), "one atomic batch per stream");
+        assert_eq!(stored(&bus, "TICKETS", &tickets).await.len(), 10);
+
+        // A crash between publish and delete: rows 30..40 are relayed again
+        // beside new rows 40..50. The batch is refused for its duplicates
+        // and its rows go one by one; only the new ones are stored.
+        let mut conn = db.writer().acquire().await.unwrap();
+        for i in 30..50 {
+            kesu_bus::outbox::enqueue(&mut conn, &event(&feedback, id(i))).await.unwrap();
+        }
+        drop(conn);
+        assert_eq!(relay.drain().await.unwrap(), 20, "{}", temp.label());
+        let after: Vec<String> = stored(&bus, "FEEDBACK", &feedback).await.into_iter().map(|(id, _)| id).collect();
+        let mut want: Vec<String> = (0..40).filter(|i| i % 4 != 3).map(id).collect();
+        // 31, 35 and 39 went to TICKETS before: new to FEEDBACK.
+        want.extend([31, 35, 39].into_iter().chain(40..50).map(id));
+        assert_eq!(after, want, "{}: each event once, new ones in order", temp.label());
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kesu_outbox").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(left, 0);
+    }
 }

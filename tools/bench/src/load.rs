@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kesu_proto::v1::analytics_service_client::AnalyticsServiceClient;
 use kesu_proto::v1::{
-    GetSummaryRequest, NotificationEvent, NotificationPurpose, RawFeedback, TicketEvent, notification_event,
+    FeedbackEvent, GetSummaryRequest, NotificationEvent, NotificationPurpose, RawFeedback, TicketEvent, feedback_event,
+    notification_event,
 };
 use kesu_system_tests::{TestSystem, feedback};
 use prost::Message;
@@ -78,19 +79,34 @@ pub async fn publish(system: &TestSystem, tag: &str, n: usize, rate: Option<f64>
 /// Arrival times seen on core NATS subscriptions.
 #[derive(Default)]
 struct Seen {
+    /// external id → when `feedback.evt.accepted` arrived (intake's hop)
+    accepted: HashMap<String, Instant>,
     /// external id → (feedback number, when `ticket.evt.created` arrived)
     tickets: HashMap<String, (String, Instant)>,
     /// feedback number → when the acknowledgement's `notify.evt.requested` arrived
     notifications: HashMap<String, Instant>,
 }
 
-/// Watches `ticket.evt.created` and `notify.evt.requested`.
+/// Watches `feedback.evt.accepted`, `ticket.evt.created` and
+/// `notify.evt.requested`.
 #[derive(Clone)]
 pub struct Arrivals(Arc<Mutex<Seen>>);
 
 impl Arrivals {
     pub async fn watch(system: &TestSystem) -> anyhow::Result<Self> {
         let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut accepted = system.client.subscribe("feedback.evt.accepted").await?;
+        let into = seen.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = accepted.next().await {
+                let now = Instant::now();
+                if let Ok(event) = FeedbackEvent::decode(msg.payload.as_ref())
+                    && matches!(event.kind, Some(feedback_event::Kind::Accepted(_)))
+                {
+                    into.lock().expect("not poisoned").accepted.insert(event.external_id, now);
+                }
+            }
+        });
         let mut tickets = system.client.subscribe("ticket.evt.created").await?;
         let into = seen.clone();
         tokio::spawn(async move {
@@ -129,9 +145,13 @@ impl Arrivals {
     /// `notify.evt.requested`, over the feedbacks in `sent`.
     pub fn latencies(&self, sent: &Sent) -> Latencies {
         let seen = self.0.lock().expect("not poisoned");
+        let mut accepted = Vec::with_capacity(sent.len());
         let mut tickets = Vec::with_capacity(sent.len());
         let mut notifications = Vec::with_capacity(sent.len());
         for (id, at) in sent {
+            if let Some(when) = seen.accepted.get(id) {
+                accepted.push(when.saturating_duration_since(*at));
+            }
             if let Some((feedback_number, created)) = seen.tickets.get(id) {
                 tickets.push(created.saturating_duration_since(*at));
                 if let Some(requested) = seen.notifications.get(feedback_number) {
@@ -139,7 +159,11 @@ impl Arrivals {
                 }
             }
         }
-        Latencies { ticket_created: Percentiles::of(tickets), notification_requested: Percentiles::of(notifications) }
+        Latencies {
+            feedback_accepted: Percentiles::of(accepted),
+            ticket_created: Percentiles::of(tickets),
+            notification_requested: Percentiles::of(notifications),
+        }
     }
 }
 
@@ -163,6 +187,8 @@ impl Percentiles {
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Latencies {
+    /// raw → `feedback.evt.accepted`: intake's hop, the first of both paths.
+    pub feedback_accepted: Percentiles,
     pub ticket_created: Percentiles,
     pub notification_requested: Percentiles,
 }

@@ -64,6 +64,7 @@ impl Figures {
             "cpu_ms_per_feedback": round(self.cpu_per_feedback.as_secs_f64() * 1000.0, 3),
             "offered_per_s": round(self.offered_per_s, 1),
             "latency_ms": {
+                "feedback_accepted": pct(self.latency.feedback_accepted),
                 "ticket_created": pct(self.latency.ticket_created),
                 "notification_requested": pct(self.latency.notification_requested),
             },
@@ -132,6 +133,9 @@ pub fn table(runs: &[Figures], sqlite: bool) -> String {
             String::new()
         };
         format!("{:.0} /s for {:.0} s{capped}", r.offered_per_s, r.latency_secs)
+    });
+    row("raw → feedback.evt.accepted p50 / p99", &|r| {
+        format!("{} / {} ms", ms(r.latency.feedback_accepted.p50), ms(r.latency.feedback_accepted.p99))
     });
     row("raw → ticket.evt.created p50 / p99", &|r| {
         format!("{} / {} ms", ms(r.latency.ticket_created.p50), ms(r.latency.ticket_created.p99))
