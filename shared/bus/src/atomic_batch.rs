@@ -23,6 +23,14 @@ use crate::{Bus, BusError, Outgoing};
 /// Most messages in one batch: the server's default limit is 1,000.
 pub const MAX_BATCH: usize = 1000;
 
+/// Fewest messages worth a batch. The server stages each batch in a store
+/// of its own (a directory, its metadata written and fsynced, removed after
+/// the commit), a fixed cost about that of a dozen single publishes
+/// (measured with nats-server 2.15.1 and `sync_interval: always`: batches
+/// of 16 no faster than single publishes, of 64 three times, of 256 six
+/// times). Fewer go one by one.
+pub const MIN_BATCH: usize = 16;
+
 /// Room below the server's max payload that a message in a batch must
 /// leave (headers, batch headers); larger ones go one by one, where a
 /// message the server can never take is told apart.
@@ -59,7 +67,8 @@ impl Bus {
         msg.payload.len() + HEADER_ROOM <= self.client().server_info().max_payload
     }
 
-    /// Sends `msgs` (2 to [`MAX_BATCH`], all captured by one stream that
+    /// Sends `msgs` (2 to [`MAX_BATCH`]; the relay sends at least
+    /// [`MIN_BATCH`], all captured by one stream that
     /// accepts atomic batches, each [`Bus::fits_in_batch`]) as one atomic
     /// batch and returns the pending acknowledgement of the whole batch.
     pub async fn publish_atomic(&self, msgs: &[Outgoing]) -> Result<PublishAckFuture, BusError> {

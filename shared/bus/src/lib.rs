@@ -32,7 +32,7 @@ use kesu_config::{ConfigError, Env, Secret};
 use kesu_storage::Migrations;
 use kesu_telemetry::MetricsRegistry;
 
-pub use atomic_batch::MAX_BATCH as MAX_ATOMIC_BATCH;
+pub use atomic_batch::{MAX_BATCH as MAX_ATOMIC_BATCH, MIN_BATCH as MIN_ATOMIC_BATCH};
 pub use consume::{Consumer, ConsumerSettings, ConsumerSpec, Delivery, HandleError, Handler};
 pub use metrics::BusMetrics;
 pub use outbox::{OutboxRelay, OutboxWaker};

@@ -24,6 +24,9 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub mod params;
+mod relaxed;
+
+pub use relaxed::RelaxedWrite;
 
 pub use sqlx;
 
@@ -141,6 +144,8 @@ pub struct Database {
     writer: AnyPool,
     backend: Backend,
     display: String,
+    /// SQLite's durability level (`None` on PostgreSQL).
+    synchronous: Option<Synchronous>,
 }
 
 impl Database {
@@ -192,7 +197,8 @@ impl Database {
             Backend::Postgres => m.postgres,
         }));
         migrator.run(&writer).await.map_err(|e| StorageError::Migrate(display.clone(), e))?;
-        Ok(Self { reader, writer, backend, display })
+        let synchronous = (backend == Backend::Sqlite).then_some(opts.sqlite_synchronous);
+        Ok(Self { reader, writer, backend, display, synchronous })
     }
 
     /// The pool for reads (on SQLite its connections are read-only).
@@ -208,6 +214,11 @@ impl Database {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// SQLite's `synchronous` level for this database (`None` on PostgreSQL).
+    pub fn sqlite_synchronous(&self) -> Option<Synchronous> {
+        self.synchronous
     }
 
     /// The URL without its password, for logs.

@@ -34,7 +34,9 @@
 //! Settings: `KESU_BENCH_BACKEND` (`sqlite`, default, or `postgres`),
 //! `KESU_BENCH_CONFIGS` (default `durable,fast`), `KESU_BENCH_N`
 //! (feedbacks in the end-to-end phase; default 4,000 durable, 10,000 fast),
-//! `KESU_BENCH_LATENCY_SECS` (default 30).
+//! `KESU_BENCH_LATENCY_SECS` (default 30), `KESU_BENCH_RATE` (the latency
+//! phase's offered load per second instead of the configuration's, to
+//! look at latency under a lighter or heavier load).
 
 mod analytics;
 mod cpu;
@@ -93,6 +95,8 @@ struct Settings {
     backend_name: String,
     n: Option<usize>,
     latency_secs: f64,
+    /// `KESU_BENCH_RATE`: the latency phase's offered load.
+    rate: Option<f64>,
     /// `KESU_BENCH_ONLY=e2e`: the raw baseline, end to end and latency only.
     e2e_only: bool,
 }
@@ -130,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
         backend_name: backend_name.clone(),
         n: env_number("KESU_BENCH_N")?,
         latency_secs: env_number("KESU_BENCH_LATENCY_SECS")?.unwrap_or(30.0),
+        rate: env_number("KESU_BENCH_RATE")?,
         e2e_only: std::env::var("KESU_BENCH_ONLY").is_ok_and(|v| v == "e2e"),
     };
     let payload = feedback::robot_vacuum("bench-0000000").encode_to_vec().len();
@@ -226,20 +231,30 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
 
     // 3. Latency at a fixed offered load, or what the machine sustains.
     let sustained = (e2e_per_s * 0.9).floor().max(1.0);
-    let rate = config.target_per_s.min(sustained);
-    if rate < config.target_per_s {
+    let target_per_s = settings.rate.unwrap_or(config.target_per_s);
+    let rate = target_per_s.min(sustained);
+    if rate < target_per_s {
         println!(
             "  this machine sustains about {e2e_per_s:.0}/s: offering {rate:.0}/s instead of {:.0}/s",
-            config.target_per_s
+            target_per_s
         );
     }
     let paced_n = (rate * settings.latency_secs).ceil() as usize;
+    let handled_before = handler_time::Snapshot::read(&system).await?;
+    let paced_cpu_before = cpu::used_with(system.nats.pid())?;
     let paced_start = Instant::now();
     let sent = load::publish(&system, "paced", paced_n, Some(rate)).await?;
     let offered_per_s = paced_n as f64 / paced_start.elapsed().as_secs_f64();
     let latency_secs = paced_start.elapsed().as_secs_f64();
     load::wait_through_analytics(&mut analytics, (warmup + n + paced_n) as u64).await?;
     let latency = arrivals.latencies(&sent);
+    let paced_cpu = cpu::used_with(system.nats.pid())? - paced_cpu_before;
+    println!(
+        "  latency phase CPU: {:.2} ms per feedback, {:.2} cores",
+        paced_cpu.as_secs_f64() * 1000.0 / paced_n as f64,
+        paced_cpu.as_secs_f64() / paced_start.elapsed().as_secs_f64()
+    );
+    handler_time::Snapshot::read(&system).await?.print_since(&handled_before, paced_n);
     println!(
         "  latency phase: {paced_n} feedbacks at {offered_per_s:.0}/s over {latency_secs:.1} s ({} tickets, {} notifications seen)",
         latency.ticket_created.count, latency.notification_requested.count
@@ -263,7 +278,7 @@ async fn run(config: &Config, settings: &Settings) -> anyhow::Result<(Figures, S
         publishes_per_feedback: counts.publishes as f64 / n as f64,
         consumes_per_feedback: counts.consumes as f64 / n as f64,
         cpu_per_feedback: cpu / n as u32,
-        target_per_s: config.target_per_s,
+        target_per_s,
         offered_per_s,
         latency_secs,
         latency,
