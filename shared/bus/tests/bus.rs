@@ -74,15 +74,20 @@ async fn stream_count(bus: &Bus, stream: &str, subject: &str) -> u64 {
     if subject.is_empty() {
         return info.state.messages;
     }
-    let mut consumer = s
-        .create_consumer(pull::Config {
-            filter_subject: subject.into(),
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let mut consumer = reader(bus, stream, subject).await;
     consumer.info().await.map(|i| i.num_pending).unwrap_or(0)
+}
+
+/// A new consumer of everything in `stream` on `subject`.
+async fn reader(bus: &Bus, stream: &str, subject: &str) -> async_nats::jetstream::consumer::PullConsumer {
+    let s = bus.jetstream().get_stream(stream).await.unwrap();
+    s.create_consumer(pull::Config {
+        filter_subject: subject.into(),
+        deliver_policy: DeliverPolicy::All,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
 }
 
 async fn start_copier(bus: &Bus, db: &Database, fail_first: u32, shutdown: &CancellationToken) -> Arc<Copier> {
@@ -568,15 +573,7 @@ async fn a_merged_consumer_names_exactly_the_streams_still_missing() {
 /// The stream's messages on `subject`, in stream order: (`Nats-Msg-Id`,
 /// whether it came in an atomic batch).
 async fn stored(bus: &Bus, stream: &str, subject: &str) -> Vec<(String, bool)> {
-    let s = bus.jetstream().get_stream(stream).await.unwrap();
-    let consumer = s
-        .create_consumer(pull::Config {
-            filter_subject: subject.into(),
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let consumer = reader(bus, stream, subject).await;
     let pending = stream_count(bus, stream, subject).await as usize;
     let mut messages = consumer.fetch().max_messages(pending).messages().await.unwrap();
     let mut out = Vec::new();

@@ -95,48 +95,33 @@ pub struct Arrivals(Arc<Mutex<Seen>>);
 impl Arrivals {
     pub async fn watch(system: &TestSystem) -> anyhow::Result<Self> {
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let mut accepted = system.client.subscribe("feedback.evt.accepted").await?;
-        let into = seen.clone();
-        tokio::spawn(async move {
-            while let Some(msg) = accepted.next().await {
-                let now = Instant::now();
-                if let Ok(event) = FeedbackEvent::decode(msg.payload.as_ref())
-                    && matches!(event.kind, Some(feedback_event::Kind::Accepted(_)))
-                {
-                    into.lock().expect("not poisoned").accepted.insert(event.external_id, now);
-                }
+        on_each(system, "feedback.evt.accepted", &seen, |seen, payload, now| {
+            if let Ok(event) = FeedbackEvent::decode(payload)
+                && matches!(event.kind, Some(feedback_event::Kind::Accepted(_)))
+            {
+                seen.accepted.insert(event.external_id, now);
             }
-        });
-        let mut tickets = system.client.subscribe("ticket.evt.created").await?;
-        let into = seen.clone();
-        tokio::spawn(async move {
-            while let Some(msg) = tickets.next().await {
-                let now = Instant::now();
-                if let Ok(event) = TicketEvent::decode(msg.payload.as_ref())
-                    && let Some(ticket) = event.ticket
-                {
-                    into.lock()
-                        .expect("not poisoned")
-                        .tickets
-                        .insert(ticket.external_id, (ticket.feedback_number, now));
-                }
+        })
+        .await?;
+        on_each(system, "ticket.evt.created", &seen, |seen, payload, now| {
+            if let Ok(event) = TicketEvent::decode(payload)
+                && let Some(ticket) = event.ticket
+            {
+                seen.tickets.insert(ticket.external_id, (ticket.feedback_number, now));
             }
-        });
-        let mut notifications = system.client.subscribe("notify.evt.requested").await?;
-        let into = seen.clone();
-        tokio::spawn(async move {
-            while let Some(msg) = notifications.next().await {
-                let now = Instant::now();
-                // The customer's acknowledgement, decided from the feedback
-                // (before or beside the ticket): matched by feedback number.
-                if let Ok(event) = NotificationEvent::decode(msg.payload.as_ref())
-                    && matches!(event.kind, Some(notification_event::Kind::Requested(_)))
-                    && event.purpose == NotificationPurpose::Acknowledgement as i32
-                {
-                    into.lock().expect("not poisoned").notifications.insert(event.feedback_number, now);
-                }
+        })
+        .await?;
+        on_each(system, "notify.evt.requested", &seen, |seen, payload, now| {
+            // The customer's acknowledgement, decided from the feedback
+            // (before or beside the ticket): matched by feedback number.
+            if let Ok(event) = NotificationEvent::decode(payload)
+                && matches!(event.kind, Some(notification_event::Kind::Requested(_)))
+                && event.purpose == NotificationPurpose::Acknowledgement as i32
+            {
+                seen.notifications.insert(event.feedback_number, now);
             }
-        });
+        })
+        .await?;
         system.client.flush().await?;
         Ok(Self(seen))
     }
@@ -165,6 +150,25 @@ impl Arrivals {
             notification_requested: Percentiles::of(notifications),
         }
     }
+}
+
+/// Subscribes to `subject` and hands each message's payload, with the
+/// instant it arrived, to `record`.
+async fn on_each(
+    system: &TestSystem,
+    subject: &'static str,
+    seen: &Arc<Mutex<Seen>>,
+    record: impl Fn(&mut Seen, &[u8], Instant) + Send + 'static,
+) -> anyhow::Result<()> {
+    let mut messages = system.client.subscribe(subject).await?;
+    let seen = seen.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = messages.next().await {
+            let now = Instant::now();
+            record(&mut seen.lock().expect("not poisoned"), msg.payload.as_ref(), now);
+        }
+    });
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, Default)]
