@@ -32,9 +32,10 @@ pub const MAX_BATCH: usize = 1000;
 pub const MIN_BATCH: usize = 16;
 
 /// Room below the server's max payload that a message in a batch must
-/// leave (headers, batch headers); larger ones go one by one, where a
-/// message the server can never take is told apart.
-const HEADER_ROOM: usize = 8 * 1024;
+/// leave: the room the event streams' size limit leaves (headers, batch
+/// headers). Larger ones go one by one, where a message the server can
+/// never take is told apart.
+const HEADER_ROOM: usize = crate::subjects::DEAD_LETTER_HEADER_ROOM as usize;
 
 /// The streams this connection declared that accept atomic batches.
 #[derive(Debug, Clone, Default)]

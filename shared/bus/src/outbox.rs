@@ -240,27 +240,13 @@ impl OutboxRelay {
     /// where the duplicate window drops just that row. Rows keep their order
     /// within a stream.
     async fn publish(&self, rows: Vec<OutboxRow>) -> (Vec<i64>, Vec<(i64, String)>, Option<BusError>) {
-        let mut groups: Vec<(&'static str, Vec<i64>, Vec<Outgoing>)> = Vec::new();
-        let mut singles = Vec::new();
-        for (id, event_id, subject, msg_type, payload, traceparent) in rows {
-            let msg = Outgoing { subject, msg_id: event_id, msg_type, payload: Bytes::from(payload), traceparent };
-            match self.bus.atomic_stream(&msg.subject).filter(|_| self.bus.fits_in_batch(&msg)) {
-                Some(stream) => match groups.iter_mut().find(|(s, _, _)| *s == stream) {
-                    Some((_, ids, msgs)) => {
-                        ids.push(id);
-                        msgs.push(msg);
-                    }
-                    None => groups.push((stream, vec![id], vec![msg])),
-                },
-                None => singles.push((id, msg)),
-            }
-        }
+        let rows = rows.into_iter().map(|(id, event_id, subject, msg_type, payload, traceparent)| {
+            (id, Outgoing { subject, msg_id: event_id, msg_type, payload: Bytes::from(payload), traceparent })
+        });
+        let Plan { batches: planned, mut singles } =
+            plan(rows, |msg| self.bus.atomic_stream(&msg.subject), |msg| self.bus.fits_in_batch(msg));
         let mut batches = Vec::new();
-        for (stream, ids, msgs) in groups {
-            if msgs.len() < crate::MIN_ATOMIC_BATCH {
-                singles.extend(ids.into_iter().zip(msgs));
-                continue;
-            }
+        for (stream, ids, msgs) in planned {
             match self.bus.publish_atomic(&msgs).await {
                 Ok(ack) => batches.push((stream, ids, msgs, ack)),
                 Err(e) => {
@@ -269,6 +255,9 @@ impl OutboxRelay {
                 }
             }
         }
+        // A stream's rows are all in one batch or all here: in id order,
+        // each stream's keep their order.
+        singles.sort_unstable_by_key(|(id, _)| *id);
         let mut outcome = Outcome::default();
         self.publish_each(singles, &mut outcome).await;
         let mut refused = Vec::new();
@@ -319,6 +308,54 @@ impl OutboxRelay {
     }
 }
 
+/// How a relay round's rows go out: per stream that accepts atomic batches,
+/// all its rows in one batch when there are at least
+/// [`crate::MIN_ATOMIC_BATCH`] and every one fits; every other row one by
+/// one, in id order.
+struct Plan {
+    batches: Vec<(&'static str, Vec<i64>, Vec<Outgoing>)>,
+    singles: Vec<(i64, Outgoing)>,
+}
+
+/// Splits `rows` (in id order) by [`Plan`]'s rule. A stream with one row too
+/// large for a batch goes wholly one by one, so that row is not published
+/// after rows that came later.
+fn plan(
+    rows: impl IntoIterator<Item = (i64, Outgoing)>,
+    atomic_stream: impl Fn(&Outgoing) -> Option<&'static str>,
+    fits: impl Fn(&Outgoing) -> bool,
+) -> Plan {
+    // Per stream: whether every row fits, and the rows.
+    type Group = (&'static str, bool, Vec<(i64, Outgoing)>);
+    let mut groups: Vec<Group> = Vec::new();
+    let mut singles = Vec::new();
+    for (id, msg) in rows {
+        let Some(stream) = atomic_stream(&msg) else {
+            singles.push((id, msg));
+            continue;
+        };
+        let fits = fits(&msg);
+        match groups.iter_mut().find(|(s, _, _)| *s == stream) {
+            Some((_, all_fit, group)) => {
+                *all_fit &= fits;
+                group.push((id, msg));
+            }
+            None => groups.push((stream, fits, vec![(id, msg)])),
+        }
+    }
+    let mut batches = Vec::new();
+    for (stream, all_fit, group) in groups {
+        if all_fit && group.len() >= crate::MIN_ATOMIC_BATCH {
+            let (ids, msgs) = group.into_iter().unzip();
+            batches.push((stream, ids, msgs));
+        } else {
+            singles.extend(group);
+        }
+    }
+    singles.sort_unstable_by_key(|(id, _)| *id);
+    Plan { batches, singles }
+}
+
 /// What publishing a relay batch came to.
 #[derive(Default)]
 struct Outcome {
@@ -358,4 +395,57 @@ async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::Error
         query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, subject: &str, size: usize) -> (i64, Outgoing) {
+        let msg = Outgoing {
+            subject: subject.into(),
+            msg_id: format!("e{id}"),
+            msg_type: "test.Event".into(),
+            payload: Bytes::from(vec![b'x'; size]),
+            traceparent: None,
+        };
+        (id, msg)
+    }
+
+    fn stream_of(msg: &Outgoing) -> Option<&'static str> {
+        match msg.subject.split('.').next() {
+            Some("a") => Some("A"),
+            Some("b") => Some("B"),
+            Some("c") => Some("C"),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_stream_goes_wholly_in_one_batch_or_wholly_one_by_one_in_id_order() {
+        let min = crate::MIN_ATOMIC_BATCH as i64;
+        let mut rows = Vec::new();
+        let mut id = 0;
+        for i in 0..min {
+            // A: enough rows, all small; B: enough rows, its second too
+            // large; C: too few; D: no atomic stream.
+            for (subject, size) in [("a.x", 10), ("b.x", if i == 1 { 1000 } else { 10 }), ("d.x", 10)] {
+                rows.push(row(id, subject, size));
+                id += 1;
+            }
+        }
+        rows.push(row(id, "c.x", 10));
+        let plan = plan(rows, stream_of, |msg| msg.payload.len() < 100);
+
+        assert_eq!(plan.batches.len(), 1);
+        let (stream, ids, msgs) = &plan.batches[0];
+        assert_eq!(*stream, "A");
+        assert_eq!(ids.len() as i64, min);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]) && msgs.iter().all(|m| m.subject == "a.x"));
+
+        let singles: Vec<i64> = plan.singles.iter().map(|(id, _)| *id).collect();
+        assert!(singles.windows(2).all(|w| w[0] < w[1]), "one by one in id order: {singles:?}");
+        let of = |subject: &str| plan.singles.iter().filter(|(_, m)| m.subject == subject).count() as i64;
+        assert_eq!((of("b.x"), of("c.x"), of("d.x")), (min, 1, min), "B with its large row, C, D one by one");
+    }
 }

@@ -281,12 +281,16 @@ pub(crate) async fn ensure_stream(
         Ok(mut existing) => {
             let info = existing.info().await.map_err(|e| err(&e))?;
             let have = &info.config;
+            // Never switched off: in a cluster of mixed versions a replica
+            // connected to an older node would otherwise turn it off for
+            // replicas on newer ones.
+            let atomic = wanted.allow_atomic_publish || have.allow_atomic_publish;
             let differs = have.subjects != wanted.subjects
                 || have.max_age != wanted.max_age
                 || have.duplicate_window != wanted.duplicate_window
                 || have.max_message_size != wanted.max_message_size
                 || have.description != wanted.description
-                || have.allow_atomic_publish != wanted.allow_atomic_publish;
+                || have.allow_atomic_publish != atomic;
             if differs {
                 let mut update = have.clone();
                 update.subjects = wanted.subjects.clone();
@@ -294,7 +298,7 @@ pub(crate) async fn ensure_stream(
                 update.duplicate_window = wanted.duplicate_window;
                 update.max_message_size = wanted.max_message_size;
                 update.description = wanted.description.clone();
-                update.allow_atomic_publish = wanted.allow_atomic_publish;
+                update.allow_atomic_publish = atomic;
                 let updated = js.update_stream(update).await.map_err(|e| err(&e))?;
                 tracing::info!(stream = spec.name, "stream limits updated");
                 return Ok(updated.config.allow_atomic_publish);

@@ -144,7 +144,7 @@ pub struct Database {
     writer: AnyPool,
     backend: Backend,
     display: String,
-    /// SQLite's durability level (`None` on PostgreSQL).
+    /// SQLite's durability level (`None` on PostgreSQL and in memory).
     synchronous: Option<Synchronous>,
 }
 
@@ -168,6 +168,8 @@ impl Database {
             let url = url.to_string();
             async move { options.connect(&url).await.map_err(|e| StorageError::Connect(display, e)) }
         };
+        // SQLite's durability level, where there is a file to sync.
+        let mut synchronous = None;
         let (writer, reader) = match backend {
             Backend::Postgres => {
                 let pool = connect(pool_options(max), url).await?;
@@ -186,6 +188,7 @@ impl Database {
                     let pool = connect(options, &url).await?;
                     (pool.clone(), pool)
                 } else {
+                    synchronous = Some(sync);
                     let writer = connect(sqlite_options(pool_options(1), sync, false), &url).await?;
                     let reader = connect(sqlite_options(pool_options(max), sync, true), &url).await?;
                     (writer, reader)
@@ -197,7 +200,6 @@ impl Database {
             Backend::Postgres => m.postgres,
         }));
         migrator.run(&writer).await.map_err(|e| StorageError::Migrate(display.clone(), e))?;
-        let synchronous = (backend == Backend::Sqlite).then_some(opts.sqlite_synchronous);
         Ok(Self { reader, writer, backend, display, synchronous })
     }
 
@@ -216,7 +218,8 @@ impl Database {
         self.backend
     }
 
-    /// SQLite's `synchronous` level for this database (`None` on PostgreSQL).
+    /// SQLite's `synchronous` level for this database (`None` on PostgreSQL
+    /// and for an in-memory SQLite database, which has no file to sync).
     pub fn sqlite_synchronous(&self) -> Option<Synchronous> {
         self.synchronous
     }

@@ -58,7 +58,8 @@ impl Database {
     /// The writer for statements a machine crash may undo without harm (see
     /// the module docs), each committing without an fsync. On SQLite at
     /// `FULL` the connection is `NORMAL` until `finish`; otherwise (SQLite
-    /// already `NORMAL`, PostgreSQL) it is the writer as it is: on
+    /// already `NORMAL` or in memory, PostgreSQL) it is the writer as it is:
+    /// closing the one connection of an in-memory database would lose it. On
     /// PostgreSQL use `SET LOCAL synchronous_commit = off` in a transaction.
     pub async fn relaxed_writer(&self) -> Result<RelaxedWrite, sqlx::Error> {
         let conn = self.writer().acquire().await?;
@@ -110,5 +111,15 @@ mod tests {
         assert_eq!(rows, 1);
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_is_not_relaxed_so_a_dropped_guard_keeps_it() {
+        let db = Database::open("sqlite::memory:", 1, &[]).await.unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER)").execute(db.writer()).await.unwrap();
+        assert_eq!(db.sqlite_synchronous(), None);
+        drop(db.relaxed_writer().await.unwrap());
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(rows, 0, "the table is still there");
     }
 }
