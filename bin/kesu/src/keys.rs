@@ -41,6 +41,7 @@ const MEANINGS: &[(&str, &str)] = &[
     ("CONSUMER_BATCH_SIZE", "most messages applied in one transaction (takes what is ready)"),
     ("CONSUMER_MAX_ACK_PENDING", "unacknowledged messages the server lets all replicas hold"),
     ("CONSUMER_RETRY_DELAY", "first retry delay, doubling per delivery"),
+    ("CONSUMER_LINGER", "how long a small batch waits for more messages (analytics 50ms, others 0s: what is ready)"),
     ("OUTBOX_POLL", "how often the outbox relay looks for events without being woken"),
     ("CONTACT_KEY", "seals personal data on the bus; the same value for every service that reads it"),
     ("SUBMIT_CONCURRENCY", "request/reply submits handled at once"),

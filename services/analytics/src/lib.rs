@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use kesu_bus::subjects::{FEEDBACK, NOTIFICATIONS, SLA, TICKETS};
-use kesu_bus::{ConsumerSpec, Delivery, HandleError, Handler, UnitOfWork};
+use kesu_bus::{ConsumerSettings, ConsumerSpec, Delivery, HandleError, Handler, UnitOfWork};
 use kesu_config::{ConfigError, Env};
 use kesu_domain::Policy;
 use kesu_proto::type_names;
@@ -46,6 +46,10 @@ pub const PORTS: ServicePorts = ServicePorts { grpc: 50055, http: 8085 };
 
 pub const MIGRATIONS: Migrations = kesu_storage::embed_migrations!();
 
+/// Analytics' default `CONSUMER_LINGER`: its counts are at most this much
+/// later, and at a low rate its batches are tens of events, not one or two.
+pub const ANALYTICS_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// analytics' settings (`KESU_ANALYTICS_*`, falling back to `KESU_*`).
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -58,7 +62,11 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let common = CommonConfig::from_env(env, SERVICE, PORTS)?;
+        let mut common = CommonConfig::from_env(env, SERVICE, PORTS)?;
+        // Analytics is off the customer's path: its batches wait up to
+        // ANALYTICS_LINGER for more events rather than commit each alone.
+        common.consumer =
+            ConsumerSettings::from_env_or(env, ConsumerSettings { linger: ANALYTICS_LINGER, ..Default::default() })?;
         let on = env.flag("REPORT_WEEKLY", true)?;
         let at_text = env.string("REPORT_WEEKLY_AT", "09:00")?;
         let at = chrono::NaiveTime::parse_from_str(&at_text, "%H:%M").map_err(|_| ConfigError {

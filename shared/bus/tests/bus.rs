@@ -37,6 +37,7 @@ fn fast_settings() -> ConsumerSettings {
         batch_size: 64,
         max_ack_pending: 100,
         retry_delay: Duration::from_millis(50),
+        linger: Duration::ZERO,
     }
 }
 
@@ -648,4 +649,54 @@ async fn a_streams_outbox_rows_go_out_as_one_atomic_batch_and_a_replay_after_a_c
         let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kesu_outbox").fetch_one(db.pool()).await.unwrap();
         assert_eq!(left, 0);
     }
+}
+
+/// Counts units of work and the messages in them.
+#[derive(Default)]
+struct BatchCounter {
+    messages: AtomicU32,
+    batches: AtomicU32,
+}
+
+impl Handler for BatchCounter {
+    async fn handle(&self, _work: &mut UnitOfWork, _d: &Delivery) -> Result<(), HandleError> {
+        self.messages.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn before_commit(&self, _work: &mut UnitOfWork) -> Result<(), HandleError> {
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_lingering_consumer_gathers_a_trickle_into_one_batch() {
+    kesu_telemetry::init_for_tests();
+    let nats = NatsServer::start().await.unwrap();
+    let bus = bus(&nats).await;
+    let temp = TempDatabase::sqlite();
+    let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let relay = OutboxRelay::new(db.clone(), bus.clone());
+    let settings = ConsumerSettings { linger: Duration::from_millis(800), ..fast_settings() };
+    let counter = Arc::new(BatchCounter::default());
+    let consumer = Consumer::new(
+        &bus,
+        &db,
+        &relay.waker(),
+        ConsumerSpec::new(FEEDBACK_RAW, "lingering", settings),
+        counter.clone(),
+    );
+    tokio::spawn(consumer.run(shutdown.clone(), |_, _| {}));
+    // Five messages 40 ms apart: without lingering, five units of work.
+    for i in 0..5 {
+        bus.publish(raw(i, b"trickle")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let counter_ref = &counter;
+    eventually("all applied", WAIT, || async move { (counter_ref.messages.load(Ordering::SeqCst) == 5).then_some(()) })
+        .await;
+    assert_eq!(counter.batches.load(Ordering::SeqCst), 1, "one unit of work for the trickle");
+    shutdown.cancel();
 }
