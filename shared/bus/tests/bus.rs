@@ -23,6 +23,26 @@ const WAIT: Duration = Duration::from_secs(20);
 /// The dead-letter stream of the test's service.
 const DLQ: &str = "DLQ_BUSTEST";
 
+/// A nats-server, the bus with every stream, and a SQLite database.
+struct Setup {
+    nats: NatsServer,
+    bus: Bus,
+    temp: TempDatabase,
+    db: Database,
+    shutdown: CancellationToken,
+}
+
+impl Setup {
+    async fn sqlite() -> Self {
+        kesu_telemetry::init_for_tests();
+        let nats = NatsServer::start().await.unwrap();
+        let bus = bus(&nats).await;
+        let temp = TempDatabase::sqlite();
+        let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
+        Self { nats, bus, temp, db, shutdown: CancellationToken::new() }
+    }
+}
+
 async fn bus(nats: &NatsServer) -> Bus {
     let bus = Bus::connect(&BusConfig::local(&nats.url()), "bustest", &MetricsRegistry::default()).await.unwrap();
     bus.ensure_streams(&subjects::ALL_STREAMS).await.unwrap();
@@ -158,12 +178,7 @@ async fn messages_are_applied_once_and_relayed_on_every_backend() {
 
 #[tokio::test]
 async fn undecodable_and_failing_messages_are_dead_lettered_with_original_bytes() {
-    kesu_telemetry::init_for_tests();
-    let nats = NatsServer::start().await.unwrap();
-    let bus = bus(&nats).await;
-    let temp = TempDatabase::sqlite();
-    let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
-    let shutdown = CancellationToken::new();
+    let Setup { nats: _nats, bus, temp: _temp, db, shutdown } = Setup::sqlite().await;
     // Fails every delivery: after max_deliver (3) it must be dead-lettered.
     let copier = start_copier(&bus, &db, 100, &shutdown).await;
 
@@ -208,12 +223,7 @@ async fn undecodable_and_failing_messages_are_dead_lettered_with_original_bytes(
 
 #[tokio::test]
 async fn transient_failures_are_retried_until_they_succeed() {
-    kesu_telemetry::init_for_tests();
-    let nats = NatsServer::start().await.unwrap();
-    let bus = bus(&nats).await;
-    let temp = TempDatabase::sqlite();
-    let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
-    let shutdown = CancellationToken::new();
+    let Setup { nats: _nats, bus, temp: _temp, db, shutdown } = Setup::sqlite().await;
     start_copier(&bus, &db, 2, &shutdown).await;
     bus.publish(Outgoing {
         subject: "feedback.raw.web".into(),
@@ -438,12 +448,7 @@ async fn an_event_too_large_for_the_broker_is_parked_and_the_rest_go_out() {
 
 #[tokio::test]
 async fn dead_letters_do_not_inherit_the_originals_publish_expectations() {
-    kesu_telemetry::init_for_tests();
-    let nats = NatsServer::start().await.unwrap();
-    let bus = bus(&nats).await;
-    let temp = TempDatabase::sqlite();
-    let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
-    let shutdown = CancellationToken::new();
+    let Setup { nats: _nats, bus, temp: _temp, db, shutdown } = Setup::sqlite().await;
     start_copier(&bus, &db, 0, &shutdown).await;
     let mut dlq = bus.client().subscribe("dlq.bustest").await.unwrap();
     let mut headers = async_nats::HeaderMap::new();
@@ -672,12 +677,7 @@ impl Handler for BatchCounter {
 
 #[tokio::test]
 async fn a_lingering_consumer_gathers_a_trickle_into_one_batch() {
-    kesu_telemetry::init_for_tests();
-    let nats = NatsServer::start().await.unwrap();
-    let bus = bus(&nats).await;
-    let temp = TempDatabase::sqlite();
-    let db = Database::open(temp.url(), 4, &[kesu_bus::MIGRATIONS]).await.unwrap();
-    let shutdown = CancellationToken::new();
+    let Setup { nats: _nats, bus, temp: _temp, db, shutdown } = Setup::sqlite().await;
     let relay = OutboxRelay::new(db.clone(), bus.clone());
     let settings = ConsumerSettings { linger: Duration::from_millis(800), ..fast_settings() };
     let counter = Arc::new(BatchCounter::default());
