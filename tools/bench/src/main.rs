@@ -49,6 +49,10 @@ mod report;
 mod server_stats;
 mod sla_timers;
 
+/// The allocator of the `kesu` binary, so the services run here as there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
