@@ -29,8 +29,7 @@ impl AuthConfig {
         let secret = env.secret("AUTH_JWT_SECRET")?;
         let public_key: Option<PathBuf> = env.optional("AUTH_JWT_PUBLIC_KEY_FILE")?;
         let algorithm: Option<String> = env.optional("AUTH_JWT_ALGORITHM")?;
-        let key_name =
-            |key: &str| env.raw(key).map(|(k, _)| k).unwrap_or_else(|| format!("{}{key}", env.service_prefix()));
+        let key_name = |key: &str| env.name_of(key);
         let algorithm = match algorithm {
             None => None,
             Some(name) => Some(parse_algorithm(&name).ok_or_else(|| ConfigError {

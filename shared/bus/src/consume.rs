@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use bytes::Bytes;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use kesu_config::{ConfigError, Env};
 use kesu_storage::Database;
 use tokio_util::sync::CancellationToken;
@@ -166,9 +166,8 @@ impl ConsumerSettings {
     pub fn from_env_or(env: &Env, d: Self) -> Result<Self, ConfigError> {
         let linger = env.duration("CONSUMER_LINGER", d.linger)?;
         if linger > MAX_LINGER {
-            let key = env.raw("CONSUMER_LINGER").map(|(k, _)| k).unwrap_or_else(|| "CONSUMER_LINGER".into());
             return Err(ConfigError {
-                key,
+                key: env.name_of("CONSUMER_LINGER"),
                 message: format!(
                     "{linger:?} is longer than {MAX_LINGER:?}: delivered messages wait with their ack timers running"
                 ),
@@ -381,24 +380,17 @@ impl<H: Handler> Consumer<H> {
                     None => ended = Some(0),
                 }
                 consecutive_errors = 0;
-                // Whatever else is ready joins the batch; nothing waits for more.
+                // Whatever else is ready joins the batch; only a consumer
+                // that lingers waits (that long) for more. A timeout looks at
+                // the stream before its deadline, so with no linger this
+                // takes what is ready and stops.
+                let until = tokio::time::Instant::now() + linger;
                 while ended.is_none() && batch.len() < batch_size {
-                    match messages.next().now_or_never() {
-                        Some(Some((i, Some(Ok(msg))))) => batch.push((i, msg)),
-                        Some(Some((i, None))) => ended = Some(i),
+                    match tokio::time::timeout_at(until, messages.next()).await {
+                        Ok(Some((i, Some(Ok(msg))))) => batch.push((i, msg)),
+                        Ok(Some((i, None))) => ended = Some(i),
                         // An error is seen again on the next pull; nothing is lost.
-                        Some(Some((_, Some(Err(_))))) | Some(None) | None => break,
-                    }
-                }
-                // A consumer that lingers waits a little for more.
-                if !linger.is_zero() {
-                    let until = tokio::time::Instant::now() + linger;
-                    while ended.is_none() && batch.len() < batch_size {
-                        match tokio::time::timeout_at(until, messages.next()).await {
-                            Ok(Some((i, Some(Ok(msg))))) => batch.push((i, msg)),
-                            Ok(Some((i, None))) => ended = Some(i),
-                            Ok(Some((_, Some(Err(_))))) | Ok(None) | Err(_) => break,
-                        }
+                        Ok(Some((_, Some(Err(_))))) | Ok(None) | Err(_) => break,
                     }
                 }
                 if !batch.is_empty() {

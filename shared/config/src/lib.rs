@@ -116,6 +116,12 @@ impl Env {
         &self.service_prefix
     }
 
+    /// The variable to name in an error about `key`: the one that set it,
+    /// else the service's own (`KESU_<SERVICE>_<key>`).
+    pub fn name_of(&self, key: &str) -> String {
+        self.raw(key).map(|(name, _)| name).unwrap_or_else(|| format!("{}{key}", self.service_prefix))
+    }
+
     /// The raw value and the variable it came from: the service's own key
     /// first, then the shared one.
     pub fn raw(&self, key: &str) -> Option<(String, &str)> {

@@ -49,7 +49,7 @@ impl GatewaySettings {
         let rate: Rate = env.get("SMS_RATE", "10/s".parse().expect("a valid rate"))?;
         let callback = super::callback::CallbackSettings::from_env(env)?;
         let Some(url) = url else { return Ok(None) };
-        let key = |k: &str| env.raw(k).map(|(name, _)| name).unwrap_or_else(|| format!("{}{k}", env.service_prefix()));
+        let key = |k: &str| env.name_of(k);
         let bad = |k: &str, message: String| ConfigError { key: key(k), message };
         let url: reqwest::Url = url.parse().map_err(|e| bad("SMS_URL", format!("not a URL: {e}")))?;
         let method: reqwest::Method = method

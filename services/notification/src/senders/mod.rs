@@ -113,7 +113,7 @@ impl SenderSettings {
         let retry_max = env.duration("SENDER_RETRY_MAX", Duration::from_secs(300))?;
         let concurrency = env.bounded("SENDER_CONCURRENCY", 4, 1, 256)? as usize;
         let ack_wait = env.duration("SENDER_ACK_WAIT", Duration::from_secs(60))?;
-        let key = |k: &str| env.raw(k).map(|(name, _)| name).unwrap_or_else(|| format!("{}{k}", env.service_prefix()));
+        let key = |k: &str| env.name_of(k);
         let configured = |c: NotifyChannel| {
             (c == NotifyChannel::Email && smtp.is_some()) || (c == NotifyChannel::Sms && sms.is_some())
         };

@@ -67,7 +67,7 @@ impl SmtpSettings {
         let timeout = env.duration("SMTP_TIMEOUT", Duration::from_secs(30))?;
         let rate: Rate = env.get("SMTP_RATE", "20/s".parse().expect("a valid rate"))?;
         let Some(host) = host else { return Ok(None) };
-        let key = |k: &str| env.raw(k).map(|(name, _)| name).unwrap_or_else(|| format!("{}{k}", env.service_prefix()));
+        let key = |k: &str| env.name_of(k);
         let from = from.ok_or_else(|| ConfigError {
             key: key("SMTP_FROM"),
             message: "is required with SMTP_HOST: the sender address, e.g. \"客服中心 <service@example.com>\"".into(),
